@@ -1,0 +1,127 @@
+"""Settings from ``HUBCORE_*`` environment variables, with embedded defaults.
+
+The embedded default needs nothing installed: a SQLite file in the instance
+folder, jobs run in-process through rq's synchronous mode, notifications go
+to the outbox and the log. Production sets a PostgreSQL URL, a Redis URL and
+a real secret key; ``create_app`` refuses to start without the last.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+DEFAULT_SECRET_KEY = "hubcore-embedded-not-secret"
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"expected true or false, got {value!r}")
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the platform reads from its environment, in one place.
+
+    Each field maps to ``HUBCORE_<FIELD NAME IN CAPITALS>``; see
+    ``docs/configuration.md`` for the reference.
+    """
+
+    env: str = "development"  # development | production | testing
+    database_url: str = ""  # empty: SQLite file in the instance folder
+    redis_url: str = ""  # empty: jobs run in-process (rq synchronous mode, fakeredis)
+    secret_key: str = DEFAULT_SECRET_KEY
+    plugins: tuple[str, ...] | None = None  # None: every installed plugin
+    strict_plugins: bool = False  # refuse to start when a plugin is broken
+    region: str = "greater_manchester"
+    geocoder: str = ""  # a geopy geocoder name, e.g. "nominatim"; empty: gazetteer only
+    geocoder_user_agent: str = "hubcore"
+    notify_adapter: str = "log"  # log | smtp | notify
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_sender: str = "hubcore@localhost"
+    notify_api_url: str = ""
+    notify_api_key: str = ""
+    token_ttl_hours: int = 12
+    session_ttl_hours: int = 8
+    rate_limit_storage_url: str = ""  # empty: the Redis URL, else in memory
+    public_rate_limit: str = "20 per minute"
+    login_rate_limit: str = "10 per minute"
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 19456  # OWASP's argon2id minimum: ~20 ms on 2 cores
+    argon2_parallelism: int = 1
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        """Read ``HUBCORE_*`` variables; unknown ones are refused by name."""
+        environ = os.environ if environ is None else environ
+        known = {f.name for f in fields(cls)} - {"extra"}
+        values: dict = {}
+        for key, raw in environ.items():
+            if not key.startswith("HUBCORE_"):
+                continue
+            name = key[len("HUBCORE_") :].lower()
+            if name.startswith("test_"):
+                continue  # test-suite settings (HUBCORE_TEST_DATABASE_URL ...)
+            if name not in known:
+                raise ConfigError(f"{key} is not a Hubcore setting")
+            try:
+                values[name] = _convert(name, raw)
+            except (ConfigError, ValueError) as exc:
+                raise ConfigError(f"{key}: {exc}") from None
+        return cls(**values)
+
+    def with_overrides(self, **overrides) -> "Settings":
+        return replace(self, **overrides)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    def resolved_database_url(self, instance_path: str | Path) -> str:
+        if self.database_url:
+            url = self.database_url
+            # One driver for PostgreSQL: psycopg 3.
+            if url.startswith("postgres://"):
+                url = "postgresql://" + url[len("postgres://") :]
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://") :]
+            return url
+        return f"sqlite:///{Path(instance_path) / 'hubcore.sqlite3'}"
+
+    def validate(self) -> None:
+        if self.env not in {"development", "production", "testing"}:
+            raise ConfigError("HUBCORE_ENV must be development, production or testing")
+        if self.production and self.secret_key == DEFAULT_SECRET_KEY:
+            raise ConfigError(
+                "HUBCORE_SECRET_KEY must be set to a long random value in production"
+            )
+        if self.production and len(self.secret_key) < 32:
+            raise ConfigError("HUBCORE_SECRET_KEY must be at least 32 characters in production")
+        if self.notify_adapter not in {"log", "smtp", "notify"}:
+            raise ConfigError("HUBCORE_NOTIFY_ADAPTER must be log, smtp or notify")
+
+
+def _convert(name: str, raw: str):
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    if name == "plugins":
+        return _names(raw)
+    if kind == "bool":
+        return _bool(raw)
+    if kind == "int":
+        return int(raw)
+    return raw

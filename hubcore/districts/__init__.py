@@ -1,0 +1,1 @@
+"""Districts: region packs, the postcode gazetteer and distances."""

@@ -1,0 +1,1 @@
+"""Identity: accounts, organisations, roles, people and consent."""

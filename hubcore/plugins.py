@@ -1,0 +1,108 @@
+"""Builds the pluggy plugin manager for one app.
+
+The order (learned from Datasette and pytest): hookspecs, then the core's own
+default implementations as internal plugins, then the entry points of group
+``hubcore.plugins`` filtered by the configured allow-list, each checked on
+its own so that one broken plugin is named and skipped rather than taking
+the platform down (unless strict mode says refuse to start).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import logging
+from dataclasses import dataclass, field
+from types import ModuleType
+
+import pluggy
+
+from hubcore import hookspecs
+
+ENTRY_POINT_GROUP = "hubcore.plugins"
+
+# Core behaviour registered as plugins, so the rest of the platform calls it
+# through the same hooks a third-party plugin would implement.
+DEFAULT_PLUGINS = (
+    "hubcore.identity.hooks",
+    "hubcore.web.hooks",
+)
+
+log = logging.getLogger(__name__)
+
+
+class PluginLoadError(Exception):
+    """Strict mode: a configured plugin could not be loaded."""
+
+
+@dataclass
+class PluginReport:
+    """What the manager loaded, skipped and could not load, for ``hubcore plugins``."""
+
+    loaded: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    broken: dict[str, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+
+def build_plugin_manager(enabled: tuple[str, ...] | None, *, strict: bool = False,
+                         extra: tuple[object, ...] = ()) -> tuple[pluggy.PluginManager, PluginReport]:
+    """Return a fresh manager and a report of what it loaded.
+
+    ``enabled`` is the allow-list of entry-point names (None: all installed).
+    ``extra`` are plugin objects registered directly (tests, embedding apps).
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    report = PluginReport()
+    for dotted in DEFAULT_PLUGINS:
+        pm.register(importlib.import_module(dotted), name=dotted)
+    pm.check_pending()  # a core default that does not fit its spec is a bug
+
+    for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
+                     key=lambda ep: ep.name):
+        if enabled is not None and ep.name not in enabled:
+            pm.set_blocked(ep.name)
+            report.blocked.append(ep.name)
+            continue
+        try:
+            _register_checked(pm, ep.load(), ep.name)
+        except Exception as exc:  # any failure in a plugin's import or hooks
+            message = f"{type(exc).__name__}: {exc}"
+            if strict:
+                raise PluginLoadError(f"plugin {ep.name!r} failed to load: {message}") from exc
+            log.error("plugin %r failed to load and is skipped: %s", ep.name, message)
+            report.broken[ep.name] = message
+            continue
+        report.loaded.append(ep.name)
+
+    for plugin in extra:
+        name = getattr(plugin, "__name__", None) or type(plugin).__name__
+        _register_checked(pm, plugin, name)
+        report.loaded.append(name)
+
+    if enabled is not None:
+        found = set(report.loaded) | set(report.broken)
+        report.missing = sorted(set(enabled) - found)
+        for name in report.missing:
+            message = "enabled in HUBCORE_PLUGINS but not installed"
+            if strict:
+                raise PluginLoadError(f"plugin {name!r} {message}")
+            log.error("plugin %r is %s", name, message)
+    return pm, report
+
+
+def _register_checked(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    """Register one plugin and validate its hooks, or leave no trace of it."""
+    pm.register(plugin, name=name)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError:
+        pm.unregister(plugin)
+        raise
+
+
+def plugin_modules(pm: pluggy.PluginManager) -> list[tuple[str, ModuleType | object]]:
+    """Non-core plugins as (name, object), in registration order."""
+    return [(name, plugin) for name, plugin in pm.list_name_plugin()
+            if plugin is not None and name not in DEFAULT_PLUGINS]

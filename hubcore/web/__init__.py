@@ -1,0 +1,1 @@
+"""The web shell: layout, sign-in, account, navigation, error pages, security."""

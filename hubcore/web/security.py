@@ -1,0 +1,79 @@
+"""CSRF, rate limits and security headers for every response.
+
+Forms are CSRF-protected (Flask-WTF). API calls with a bearer token carry no
+ambient credentials, so they need no CSRF token; an API call that rides on a
+browser session cookie does.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import current_user
+from flask_wtf.csrf import CSRFProtect
+
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
+
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "img-src 'self' data:",
+    "style-src 'self'",
+    "script-src 'self'",
+    "object-src 'none'",
+    "frame-ancestors 'none'",
+    "form-action 'self'",
+    "base-uri 'self'",
+])
+
+
+def public_limit():
+    """Rate limit for public forms and public creates (``HUBCORE_PUBLIC_RATE_LIMIT``)."""
+    from flask import current_app
+
+    return limiter.limit(lambda: current_app.extensions["hubcore"].settings.public_rate_limit)
+
+
+def login_limit():
+    from flask import current_app
+
+    return limiter.limit(lambda: current_app.extensions["hubcore"].settings.login_rate_limit)
+
+
+def init_app(app: Flask, settings) -> None:
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    csrf.init_app(app)
+    storage = settings.rate_limit_storage_url or settings.redis_url or "memory://"
+    app.config["RATELIMIT_STORAGE_URI"] = storage
+    app.config.setdefault("RATELIMIT_ENABLED", True)
+    limiter.init_app(app)
+
+    @app.before_request
+    def protect_against_csrf():
+        if request.method not in UNSAFE_METHODS:
+            return
+        if request.path.startswith("/api/"):
+            from hubcore.identity.auth import bearer_authenticated
+
+            if bearer_authenticated() or not current_user.is_authenticated:
+                return
+        csrf.protect()
+
+    @app.after_request
+    def add_security_headers(response):
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "geolocation=(), camera=(), microphone=()")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if settings.production:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if request.path.startswith("/api/") or (
+                current_user and getattr(current_user, "is_authenticated", False)):
+            headers.setdefault("Cache-Control", "no-store")
+        return response

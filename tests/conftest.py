@@ -1,0 +1,207 @@
+"""Fixtures shared by the whole suite: ``app``, ``client``, ``db``, ``as_role``.
+
+The database is created by the migrations, once per test session, then
+copied (SQLite) or emptied (PostgreSQL, when ``HUBCORE_TEST_DATABASE_URL`` is
+set) for each test, so every test starts from an empty, migrated schema.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+
+import pytest
+import sqlalchemy as sa
+
+from hubcore.app import create_app
+from hubcore.db import db as _db
+
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+PG_URL = os.environ.get("HUBCORE_TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("HUBCORE_TEST_REDIS_URL", "")
+BOLTON, BURY, MANCHESTER, WIGAN = "E08000001", "E08000002", "E08000003", "E08000010"
+
+
+def _worker_suffix() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def make_app(database_url: str, **overrides):
+    settings = dict(env="testing", database_url=database_url, secret_key=TEST_SECRET,
+                    public_rate_limit="10000 per minute", login_rate_limit="10000 per minute",
+                    argon2_time_cost=1, argon2_memory_kib=1024)
+    settings.update(overrides)
+    plugins = settings.pop("plugins_extra", ())
+    return create_app(plugins=plugins, **settings)
+
+
+def _pg_database_url() -> str:
+    """A database per xdist worker, so parallel workers never share tables."""
+    url = sa.engine.make_url(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+                             if PG_URL.startswith("postgresql://") else PG_URL)
+    name = f"{url.database}_{_worker_suffix()}"
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory):
+    """Migrate once; return how to get a fresh database for one test."""
+    if PG_URL:
+        url = _pg_database_url()
+        app = make_app(url)
+        with app.app_context():
+            from hubcore import schema_migrations
+
+            schema_migrations.upgrade()
+            tables = [t for t in sa.inspect(_db.engine).get_table_names()
+                      if t != "alembic_version"]
+            _db.engine.dispose()
+        return {"kind": "postgresql", "url": url, "tables": tables}
+    template = tmp_path_factory.mktemp("db") / "template.sqlite3"
+    app = make_app(f"sqlite:///{template}")
+    with app.app_context():
+        from hubcore import schema_migrations
+
+        schema_migrations.upgrade()
+        _db.engine.dispose()
+    return {"kind": "sqlite", "path": template}
+
+
+@pytest.fixture
+def database_url(database_template, tmp_path):
+    if database_template["kind"] == "sqlite":
+        path = tmp_path / "test.sqlite3"
+        shutil.copyfile(database_template["path"], path)
+        yield f"sqlite:///{path}"
+        return
+    yield database_template["url"]
+    engine = sa.create_engine(database_template["url"])
+    with engine.begin() as conn:
+        quoted = ", ".join(f'"{t}"' for t in database_template["tables"])
+        conn.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def app_settings():
+    """Override to change settings for the tests of one module."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url, app_settings):
+    app = make_app(database_url, **app_settings)
+    with app.app_context():
+        yield app
+        _db.session.remove()
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def db(app):
+    return _db
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+# -- Accounts and roles ------------------------------------------------------------
+
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Actor:
+    """An account with a role, and a test client that speaks for it."""
+
+    account: object
+    client: object
+    token: str
+
+    @property
+    def headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def make_account(app):
+    from hubcore.identity import accounts
+    from hubcore.identity.models import Organisation
+
+    counter = {"n": 0}
+
+    def factory(role: str | None = None, districts: tuple[str, ...] = (BOLTON,), *,
+                is_admin: bool = False, kind: str = "hub", email: str | None = None,
+                organisation: Organisation | None = None):
+        counter["n"] += 1
+        n = counter["n"]
+        account = accounts.create_account(
+            email=email or f"user{n}@example.org", name=f"Test User {n}",
+            password=PASSWORD, is_admin=is_admin)
+        if role:
+            if organisation is None:
+                name = f"{role} org {'-'.join(districts)} {n}"
+                organisation = accounts.create_organisation(
+                    name=name, kind=kind, districts=list(districts))
+            accounts.add_membership(account, organisation, role)
+        _db.session.commit()
+        return account
+
+    return factory
+
+
+@pytest.fixture
+def as_role(app, make_account):
+    """``as_role("coordinator", BOLTON)``: an Actor with a bearer-token client."""
+    from hubcore.identity import accounts
+
+    def factory(role: str | None, *districts: str, is_admin: bool = False, **kwargs) -> Actor:
+        account = make_account(role, districts or (BOLTON,), is_admin=is_admin, **kwargs)
+        _token, secret = accounts.issue_token(account)
+        _db.session.commit()
+        actor_client = app.test_client()
+        actor_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
+        return Actor(account=account, client=actor_client, token=secret)
+
+    return factory
+
+
+@pytest.fixture
+def admin(as_role):
+    return as_role(None, is_admin=True)
+
+
+# -- Forms -------------------------------------------------------------------------
+
+
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token_from(html: str) -> str:
+    match = _CSRF.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def submit_form(client, url: str, data: dict, *, page_url: str | None = None,
+                follow_redirects: bool = False):
+    """Post a form the way a browser does: fetch the page, send its CSRF token."""
+    page = client.get(page_url or url)
+    token = csrf_token_from(page.get_data(as_text=True))
+    return client.post(url, data={**data, "csrf_token": token},
+                       follow_redirects=follow_redirects)
+
+
+def login(client, email: str, password: str = PASSWORD, *, follow_redirects: bool = True):
+    return submit_form(client, "/login", {"email": email, "password": password},
+                       follow_redirects=follow_redirects)
