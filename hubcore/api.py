@@ -385,7 +385,8 @@ def _describe(meta: dict, params: list, method: str) -> dict:
                 "parameters": list(params), "responses": {}}
     if meta["query"] is not None:
         op["parameters"].append({"in": "query", "schema": meta["query"]})
-    if meta["paged"]:
+    query_fields = meta["query"]._declared_fields if meta["query"] is not None else {}
+    if meta["paged"] and "page" not in query_fields:
         for name, minimum, maximum in (("page", 1, None), ("per_page", 1, MAX_PER_PAGE)):
             schema = {"type": "integer", "minimum": minimum}
             if maximum:

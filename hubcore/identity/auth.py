@@ -6,7 +6,7 @@ account out everywhere; bearer tokens are looked up by hash on each request.
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, g, request
 from flask_login import LoginManager
 
 from hubcore.db import db
@@ -59,3 +59,10 @@ def bearer_authenticated() -> bool:
 
 def init_app(app: Flask, settings) -> None:
     login_manager.init_app(app)
+
+    @app.before_request
+    def forget_previous_user():
+        # Flask-Login caches the user on ``g``, which lives as long as the app
+        # context; when one outlives a request (tests, embedding), the next
+        # request must still identify its own caller.
+        g.pop("_login_user", None)

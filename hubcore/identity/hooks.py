@@ -7,6 +7,13 @@ from hubcore.values import NavItem, Permission
 
 
 @hookimpl
+def hubcore_register(app):
+    from hubcore.identity.api import identity_api
+
+    app.register_blueprint(identity_api)
+
+
+@hookimpl
 def hubcore_permissions():
     return [
         Permission("people.read", "Read residents' records", ("coordinator",)),

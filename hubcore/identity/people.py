@@ -1,0 +1,304 @@
+"""People: the residents a case is about, one record shared by every plugin.
+
+Contact details are normalised on the way in (phone to E.164, email lower
+case, postcode to the UK format) so that the same person is found again and
+households can be spotted; a match is never merged silently.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, datetime
+
+import phonenumbers
+import sqlalchemy as sa
+from flask import current_app
+
+from hubcore import audit
+from hubcore.db import db, utcnow
+from hubcore.errors import InvalidInput, NotFound
+from hubcore.identity.models import CONSENT_METHODS, Consent, Person
+from hubcore.values import Location, PersonDataSection, PersonInfo
+
+ERASED_NAME = "Erased"
+
+
+def normalise_phone(raw: str) -> str:
+    """A UK (or +country) phone number in E.164, e.g. ``+447700900123``."""
+    try:
+        number = phonenumbers.parse(raw, "GB")
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_possible_number(number):
+        raise InvalidInput("Enter a phone number, like 01632 960 001 or 07700 900 982.",
+                           fields={"phone": ["Enter a phone number, like 01632 960 001 or "
+                                             "07700 900 982."]})
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def normalise_email(raw: str) -> str:
+    email = raw.strip().lower()
+    if not _EMAIL.match(email) or len(email) > 254:
+        raise InvalidInput("Enter an email address in the correct format, like name@example.org.",
+                           fields={"email": ["Enter an email address in the correct format, "
+                                             "like name@example.org."]})
+    return email
+
+
+def name_key(given_name: str, family_name: str = "") -> str:
+    """Lower case, accents and punctuation removed: "Seán O'Brien" -> "sean obrien"."""
+    text = unicodedata.normalize("NFKD", f"{given_name} {family_name}")
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    text = re.sub(r"[^a-z0-9 ]+", "", text)
+    return " ".join(text.split())
+
+
+def person_info(person: Person) -> PersonInfo:
+    """The plain value other plugins get for a person."""
+    location = (Location(person.latitude, person.longitude)
+                if person.latitude is not None and person.longitude is not None else None)
+    age = None
+    if person.date_of_birth:
+        today = utcnow().date()
+        dob = person.date_of_birth
+        age = today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day))
+    return PersonInfo(id=person.id, district=person.district_code, postcode=person.postcode,
+                      location=location, age=age)
+
+
+def _clean_details(details: dict) -> dict:
+    """Normalise contact details; collect every field's problem before refusing."""
+    from hubcore.districts import gazetteer
+
+    clean: dict = {}
+    problems: dict[str, list[str]] = {}
+    for key in ("given_name", "family_name", "address"):
+        if key in details:
+            value = (details[key] or "").strip()
+            clean[key] = value or (None if key == "address" else "")
+    for key, normaliser in (("phone", normalise_phone), ("email", normalise_email)):
+        if key in details:
+            if details[key]:
+                try:
+                    clean[key] = normaliser(details[key])
+                except InvalidInput as exc:
+                    problems.update(exc.fields)
+            else:
+                clean[key] = None
+    if details.get("postcode"):
+        try:
+            place = gazetteer.locate(details["postcode"])
+        except InvalidInput as exc:
+            problems.update(exc.fields or {"postcode": [exc.message]})
+        except NotFound as exc:
+            problems["postcode"] = [exc.message]
+        else:
+            clean.update(postcode=place.postcode, district_code=place.district_code,
+                         latitude=place.latitude, longitude=place.longitude)
+    elif "postcode" in details:
+        clean.update(postcode=None, latitude=None, longitude=None)
+    if details.get("district_code") and not details.get("postcode"):
+        from hubcore.districts import packs
+
+        if packs.district(details["district_code"]) is None:
+            problems["district"] = ["Choose a district of this region."]
+        else:
+            clean["district_code"] = details["district_code"]
+    if "date_of_birth" in details:
+        dob = details["date_of_birth"]
+        if dob is not None and (dob > utcnow().date() or dob < date(1900, 1, 1)):
+            problems["date_of_birth"] = ["Enter a date of birth in the past."]
+        clean["date_of_birth"] = dob
+    if "given_name" in clean and not clean["given_name"]:
+        problems["given_name"] = ["Enter the person's first name."]
+    if problems:
+        raise InvalidInput("Check the person's details.", fields=problems)
+    return clean
+
+
+def create_person(details: dict, *, actor=None) -> Person:
+    """Create a person from contact details; the postcode sets the district."""
+    clean = _clean_details(details)
+    if not clean.get("given_name"):
+        raise InvalidInput("Enter the person's first name.",
+                           fields={"given_name": ["Enter the person's first name."]})
+    person = Person(**clean)
+    person.name_key = name_key(person.given_name, person.family_name)
+    db.session.add(person)
+    db.session.flush()
+    audit.record("person.created", "person", person.id, actor=actor,
+                 district=person.district_code,
+                 summary={"has_phone": bool(person.phone), "has_email": bool(person.email)})
+    return person
+
+
+def find_person(details: dict) -> Person | None:
+    """The existing person with the same name and the same phone or email, if any.
+
+    Same contact details but another name is a different person (perhaps the
+    same household): callers flag that, never merge it.
+    """
+    clean = _clean_details({k: v for k, v in details.items()
+                            if k in ("given_name", "family_name", "phone", "email")})
+    key = name_key(clean.get("given_name", ""), clean.get("family_name", ""))
+    contacts = []
+    if clean.get("phone"):
+        contacts.append(Person.phone == clean["phone"])
+    if clean.get("email"):
+        contacts.append(Person.email == clean["email"])
+    if not contacts or not key:
+        return None
+    return db.session.execute(
+        sa.select(Person).where(sa.or_(*contacts), Person.name_key == key,
+                                Person.erased_at.is_(None)).order_by(Person.id).limit(1)
+    ).scalar_one_or_none()
+
+
+def find_or_create_person(details: dict, *, actor=None) -> tuple[Person, bool]:
+    """Return (person, created). A found person's missing details are filled in."""
+    found = find_person(details)
+    if found is None:
+        return create_person(details, actor=actor), True
+    fill = {k: v for k, v in details.items() if v and getattr(found, k, None) in (None, "")}
+    if fill:
+        update_person(found, fill, actor=actor)
+    return found, False
+
+
+def update_person(person: Person, changes: dict, *, actor=None) -> Person:
+    if person.erased_at is not None:
+        raise NotFound("This person's record was erased.")
+    clean = _clean_details(changes)
+    for key, value in clean.items():
+        setattr(person, key, value)
+    person.name_key = name_key(person.given_name, person.family_name)
+    db.session.flush()
+    audit.record("person.updated", "person", person.id, actor=actor,
+                 district=person.district_code, summary={"fields": sorted(changes)})
+    return person
+
+
+def get_person(person_id: int) -> Person:
+    person = db.session.get(Person, person_id)
+    if person is None:
+        raise NotFound("No such person.")
+    return person
+
+
+# -- Consent -------------------------------------------------------------------
+
+
+def record_consent(person: Person, *, purpose: str, scope: str, method: str,
+                   recorded_by=None, given_at: datetime | None = None,
+                   expires_at: datetime | None = None) -> Consent:
+    """Record what the person agreed to, how (online, or verbally to a named
+    coordinator) and when."""
+    problems: dict[str, list[str]] = {}
+    if not purpose.strip():
+        problems["purpose"] = ["Say what the consent is for."]
+    if not scope.strip():
+        problems["scope"] = ["Say who may see the information."]
+    if method not in CONSENT_METHODS:
+        problems["method"] = [f"Choose one of: {', '.join(CONSENT_METHODS)}."]
+    if method == "verbal" and recorded_by is None:
+        problems["method"] = ["Verbal consent must be recorded by a named, signed-in person."]
+    given_at = given_at or utcnow()
+    if expires_at is not None and expires_at <= given_at:
+        problems["expires_at"] = ["The expiry must be after the consent was given."]
+    if problems:
+        raise InvalidInput("Check the consent details.", fields=problems)
+    consent = Consent(person=person, purpose=purpose.strip(), scope=scope.strip(), method=method,
+                      recorded_by_id=getattr(recorded_by, "id", None), given_at=given_at,
+                      expires_at=expires_at)
+    db.session.add(consent)
+    db.session.flush()
+    audit.record("consent.recorded", "person", person.id, actor=recorded_by,
+                 district=person.district_code,
+                 summary={"consent_id": consent.id, "purpose": consent.purpose,
+                          "method": method})
+    return consent
+
+
+def withdraw_consent(person: Person, consent_id: int, *, actor=None) -> Consent:
+    consent = next((c for c in person.consents if c.id == consent_id), None)
+    if consent is None:
+        raise NotFound("No such consent for this person.")
+    if consent.withdrawn_at is None:
+        consent.withdrawn_at = utcnow()
+        consent.withdrawn_by_id = getattr(actor, "id", None)
+        audit.record("consent.withdrawn", "person", person.id, actor=actor,
+                     district=person.district_code, summary={"consent_id": consent.id})
+    return consent
+
+
+def has_consent(person: Person, purpose: str, when: datetime | None = None) -> bool:
+    when = when or utcnow()
+    return any(c.purpose == purpose and c.active_at(when) for c in person.consents)
+
+
+# -- Subject access and erasure ----------------------------------------------------
+
+
+def consent_record(consent: Consent) -> dict:
+    return {
+        "id": consent.id, "purpose": consent.purpose, "scope": consent.scope,
+        "method": consent.method,
+        "recorded_by": consent.recorded_by.name if consent.recorded_by else None,
+        "given_at": consent.given_at.isoformat(),
+        "expires_at": consent.expires_at.isoformat() if consent.expires_at else None,
+        "withdrawn_at": consent.withdrawn_at.isoformat() if consent.withdrawn_at else None,
+    }
+
+
+def export_person(person: Person, *, actor=None) -> dict:
+    """Everything held on a person, across the core and every plugin."""
+    pm = current_app.extensions["hubcore"].pm
+    sections: list[PersonDataSection] = [PersonDataSection(
+        source="hubcore", title="Contact details and consent",
+        records=[{
+            "id": person.id, "given_name": person.given_name,
+            "family_name": person.family_name, "phone": person.phone, "email": person.email,
+            "address": person.address, "postcode": person.postcode,
+            "district": person.district_code,
+            "date_of_birth": person.date_of_birth.isoformat() if person.date_of_birth else None,
+            "created_at": person.created_at.isoformat(),
+            "consents": [consent_record(c) for c in person.consents],
+        }],
+    )]
+    sections.extend(section for section in pm.hook.person_data(person=person) if section)
+    audit.record("person.exported", "person", person.id, actor=actor,
+                 district=person.district_code, summary={"sections": len(sections)})
+    return {"person_id": person.id, "exported_at": utcnow().isoformat(),
+            "sections": [{"source": s.source, "title": s.title, "records": s.records}
+                         for s in sections]}
+
+
+def erase_person(person: Person, *, actor=None) -> dict[str, int]:
+    """Erase a person's personal data everywhere; the audit chain is untouched.
+
+    Plugins erase or anonymise theirs first (``erase_person`` hook), then the
+    core record keeps only its id, district and dates, so counts and the audit
+    trail still add up.
+    """
+    if person.erased_at is not None:
+        return {"hubcore": 0}
+    pm = current_app.extensions["hubcore"].pm
+    counts: dict[str, int] = {}
+    for impl in pm.hook.erase_person.get_hookimpls():
+        counts[impl.plugin_name] = impl.function(person=person) or 0
+    person.given_name, person.family_name = ERASED_NAME, ""
+    person.phone = person.email = person.address = person.postcode = None
+    person.latitude = person.longitude = None
+    person.date_of_birth = None
+    person.name_key = ""
+    person.erased_at = utcnow()
+    counts["hubcore"] = 1
+    db.session.flush()
+    audit.record("person.erased", "person", person.id, actor=actor,
+                 district=person.district_code, summary={"records": counts})
+    return counts
+
