@@ -81,7 +81,7 @@ class PersonSchema(ma.Schema):
     phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
     email = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=254))
     address = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=300))
-    postcode = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=10))
+    postcode = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=16))
     district_code = fields.String(load_default=None, allow_none=True, data_key="district",
                                   validate=validate.Length(equal=9))
     date_of_birth = fields.Date(load_default=None, allow_none=True)
