@@ -141,6 +141,18 @@ def worker(burst: bool, with_scheduler: bool):
     jobs.run_worker(burst=burst, with_scheduler=with_scheduler)
 
 
+@main.command("scheduler")
+@with_appcontext
+def scheduler():
+    """Enqueue the scheduled sweep every minute (run exactly one; needs HUBCORE_REDIS_URL)."""
+    from hubcore import jobs
+
+    if jobs.job_queue().synchronous:
+        raise click.ClickException(
+            "HUBCORE_REDIS_URL is not set: run `hubcore sweep` from cron or a timer instead.")
+    jobs.run_scheduler()
+
+
 @main.command("sweep")
 @with_appcontext
 def sweep():
@@ -192,9 +204,15 @@ def import_group():
 def import_onspd(csv_path: str):
     """Import full postcodes from an ONS Postcode Directory (NSPL/ONSPD) CSV."""
     from hubcore.districts import gazetteer
+    from hubcore.errors import HubcoreError
 
     with open(csv_path, newline="", encoding="utf-8-sig") as handle:
-        result = gazetteer.import_onspd(handle)
+        try:
+            result = gazetteer.import_onspd(handle)
+        except HubcoreError as exc:
+            db.session.rollback()
+            details = "; ".join(m for msgs in exc.fields.values() for m in msgs)
+            raise click.ClickException(f"{exc.message} {details}".strip()) from None
     db.session.commit()
     click.echo(f"Imported {result.imported} postcodes in the region; "
                f"skipped {result.skipped_outside} outside it, {result.skipped_invalid} invalid.")

@@ -69,6 +69,16 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_audit_entries_district_code'), ['district_code'], unique=False)
         batch_op.create_index('ix_audit_entries_entity', ['entity_type', 'entity_id'], unique=False)
 
+    op.create_table('gazetteer_postcodes',
+    sa.Column('postcode', sa.String(length=8), nullable=False),
+    sa.Column('latitude', sa.Double(), nullable=False),
+    sa.Column('longitude', sa.Double(), nullable=False),
+    sa.Column('district_code', sa.String(length=9), nullable=False),
+    sa.PrimaryKeyConstraint('postcode', name=op.f('pk_gazetteer_postcodes'))
+    )
+    with op.batch_alter_table('gazetteer_postcodes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_gazetteer_postcodes_district_code'), ['district_code'], unique=False)
+
     op.create_table('organisations',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -105,6 +115,26 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_people_name_key'), ['name_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_people_phone'), ['phone'], unique=False)
         batch_op.create_index(batch_op.f('ix_people_postcode'), ['postcode'], unique=False)
+
+    op.create_table('notification_outbox',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('channel', sa.String(length=10), nullable=False),
+    sa.Column('recipient', sa.String(length=300), nullable=False),
+    sa.Column('subject', sa.String(length=200), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('person_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', hubcore.db.UTCDateTime(), nullable=False),
+    sa.Column('next_attempt_at', hubcore.db.UTCDateTime(), nullable=False),
+    sa.Column('sent_at', hubcore.db.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_notification_outbox_person_id_people'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notification_outbox'))
+    )
+    with op.batch_alter_table('notification_outbox', schema=None) as batch_op:
+        batch_op.create_index('ix_notification_outbox_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notification_outbox_person_id'), ['person_id'], unique=False)
 
     op.create_table('api_tokens',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -188,8 +218,17 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_people_email'))
         batch_op.drop_index(batch_op.f('ix_people_district_code'))
 
+    with op.batch_alter_table('notification_outbox', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_notification_outbox_person_id'))
+        batch_op.drop_index('ix_notification_outbox_due')
+
+    op.drop_table('notification_outbox')
     op.drop_table('people')
     op.drop_table('organisations')
+    with op.batch_alter_table('gazetteer_postcodes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_gazetteer_postcodes_district_code'))
+
+    op.drop_table('gazetteer_postcodes')
     with op.batch_alter_table('audit_entries', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_entries_entity')
         batch_op.drop_index(batch_op.f('ix_audit_entries_district_code'))
