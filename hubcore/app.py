@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pluggy
 from flask import Flask
 from flask_migrate import Migrate
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from hubcore import api, jobs, schema_migrations
 from hubcore.config import Settings
@@ -63,6 +64,11 @@ def create_app(settings: Settings | None = None, *, plugins: tuple[object, ...] 
     if not app.logger.handlers or settings.production:
         logging.basicConfig(level=logging.INFO)
 
+    if settings.proxy_hops:
+        # Behind nginx the client's address (for rate limits) and scheme come
+        # from X-Forwarded-*; trust exactly as many hops as there are proxies.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops,
+                                x_proto=settings.proxy_hops, x_host=settings.proxy_hops)
     db.init_app(app)
     migrate.init_app(app, db, directory=_core_migrations_dir(), command="alembic")
 

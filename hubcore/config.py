@@ -60,6 +60,7 @@ class Settings:
     rate_limit_storage_url: str = ""  # empty: the Redis URL, else in memory
     public_rate_limit: str = "20 per minute"
     login_rate_limit: str = "10 per minute"
+    proxy_hops: int = 0  # reverse proxies in front (nginx: 1) whose X-Forwarded-* to trust
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19456  # OWASP's argon2id minimum: ~20 ms on 2 cores
     argon2_parallelism: int = 1

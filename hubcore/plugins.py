@@ -25,7 +25,9 @@ ENTRY_POINT_GROUP = "hubcore.plugins"
 # through the same hooks a third-party plugin would implement.
 DEFAULT_PLUGINS = (
     "hubcore.identity.hooks",
+    "hubcore.districts.hooks",
     "hubcore.web.hooks",
+    "hubcore.operations_hooks",
 )
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ def build_plugin_manager(enabled: tuple[str, ...] | None, *, strict: bool = Fals
     report = PluginReport()
     for dotted in DEFAULT_PLUGINS:
         pm.register(importlib.import_module(dotted), name=dotted)
+        _refuse_default_arguments(pm, pm.get_plugin(dotted), dotted)
     pm.check_pending()  # a core default that does not fit its spec is a bug
 
     for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
@@ -97,9 +100,21 @@ def _register_checked(pm: pluggy.PluginManager, plugin: object, name: str) -> No
     pm.register(plugin, name=name)
     try:
         pm.check_pending()
+        _refuse_default_arguments(pm, plugin, name)
     except pluggy.PluginValidationError:
         pm.unregister(plugin)
         raise
+
+
+def _refuse_default_arguments(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    """pluggy never passes an argument that has a default: the hook would get the default."""
+    for caller in pm.get_hookcallers(plugin) or ():
+        for impl in caller.get_hookimpls():
+            if impl.plugin is plugin and impl.kwargnames:
+                raise pluggy.PluginValidationError(
+                    plugin, f"plugin {name!r}: hook {caller.name!r} gives "
+                            f"{', '.join(impl.kwargnames)} a default value, which pluggy "
+                            f"never passes; remove the default")
 
 
 def plugin_modules(pm: pluggy.PluginManager) -> list[tuple[str, ModuleType | object]]:

@@ -54,5 +54,13 @@ def current_revisions() -> set[str]:
 
 
 def pending() -> bool:
-    """True when the database is behind the code (some head not applied)."""
-    return set(heads()) != current_revisions()
+    """True when the database is behind the code (some head not applied).
+
+    Alembic stores only the tips it reached: a plugin branch that depends on
+    the core's revision stands for that revision too, so the stored rows are
+    compared through everything they imply, not as they are.
+    """
+    current = current_revisions()
+    applied = ({rev.revision for rev in _script().iterate_revisions(tuple(current), "base")}
+               if current else set())
+    return not set(heads()) <= applied

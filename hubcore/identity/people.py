@@ -288,8 +288,11 @@ def erase_person(person: Person, *, actor=None) -> dict[str, int]:
         return {"hubcore": 0}
     pm = current_app.extensions["hubcore"].pm
     counts: dict[str, int] = {}
+    # Called one implementation at a time so the result says which plugin
+    # erased what; arguments are passed by name, as pluggy would.
     for impl in pm.hook.erase_person.get_hookimpls():
-        counts[impl.plugin_name] = impl.function(person=person) or 0
+        kwargs = {name: person for name in impl.argnames if name == "person"}
+        counts[impl.plugin_name] = impl.function(**kwargs) or 0
     person.given_name, person.family_name = ERASED_NAME, ""
     person.phone = person.email = person.address = person.postcode = None
     person.latitude = person.longitude = None

@@ -118,3 +118,21 @@ def test_each_app_has_its_own_plugin_manager(database_url):
 
     first, second = make_app(database_url), make_app(database_url)
     assert first.extensions["hubcore"].pm is not second.extensions["hubcore"].pm
+
+
+def test_behind_a_proxy_rate_limits_see_the_client_address(database_url):
+    from tests.conftest import make_app
+
+    app = make_app(database_url, proxy_hops=1)
+    client = app.test_client()
+    seen = {}
+
+    @app.get("/_whoami")
+    def whoami():
+        from flask import request
+
+        seen["addr"] = request.remote_addr
+        return "ok"
+
+    client.get("/_whoami", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert seen["addr"] == "203.0.113.9"
