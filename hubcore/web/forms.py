@@ -6,6 +6,9 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Email, Length
 
+from hubcore.errors import InvalidInput
+from hubcore.identity.passwords import MIN_PASSWORD_LENGTH
+
 
 class LoginForm(FlaskForm):
     email = EmailField("Email address", validators=[
@@ -14,3 +17,33 @@ class LoginForm(FlaskForm):
         Length(max=254)])
     password = PasswordField("Password", validators=[
         DataRequired("Enter your password."), Length(max=1024)])
+
+
+class ChangePasswordForm(FlaskForm):
+    # The strength rules live in hubcore.identity.passwords; their messages
+    # come back through show_domain_errors.
+    current_password = PasswordField("Current password", validators=[
+        DataRequired("Enter your current password."), Length(max=1024)])
+    new_password = PasswordField(
+        "New password",
+        description=f"Use at least {MIN_PASSWORD_LENGTH} characters. "
+                    "Three or four unrelated words make a strong password.",
+        validators=[DataRequired("Enter a new password.")])
+
+
+def show_domain_errors(form: FlaskForm, exc: InvalidInput,
+                       names: dict[str, str] | None = None) -> None:
+    """Put a domain error's field messages on the form's fields, for the error summary.
+
+    ``names`` maps the domain's field names to the form's where they differ;
+    a message for a field the form does not have goes on its first field.
+    """
+    names = names or {}
+    for name, messages in (exc.fields or {"": [exc.message]}).items():
+        name = names.get(name, name)
+        field = form[name] if name in form else _first_field(form)
+        field.errors = [*field.errors, *messages]
+
+
+def _first_field(form: FlaskForm):
+    return next(field for field in form if field.type not in {"CSRFTokenField", "HiddenField"})

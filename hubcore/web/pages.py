@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
-from flask import (Blueprint, current_app, flash, redirect, render_template, request,
-                   session, url_for)
-from flask_login import current_user, login_required, login_user, logout_user
+import sqlalchemy as sa
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
 
-from hubcore.db import db
-from hubcore.errors import Unauthorised
+from hubcore.db import db, utcnow
+from hubcore.errors import InvalidInput, Unauthorised
 from hubcore.identity import accounts
-from hubcore.web.forms import LoginForm
+from hubcore.identity.models import ApiToken
+from hubcore.web import sessions
+from hubcore.web.forms import ChangePasswordForm, LoginForm, show_domain_errors
 from hubcore.web.security import login_limit
 
 web = Blueprint("web", __name__)
+web.before_app_request(sessions.expire_if_old)
+log = logging.getLogger(__name__)
+LONDON = ZoneInfo("Europe/London")
 
 
 @web.app_context_processor
@@ -22,8 +30,21 @@ def shell_context():
     pm = current_app.extensions["hubcore"].pm
     user = current_user if current_user.is_authenticated else None
     items = [item for batch in pm.hook.hubcore_nav(user=user) for item in (batch or ())]
+    missing = [item for item in items if item.endpoint not in current_app.view_functions]
+    for item in missing:  # one bad menu entry must not break every page
+        log.warning("menu entry %r points at unknown endpoint %r", item.label, item.endpoint)
+        items.remove(item)
     items.sort(key=lambda item: (item.order, item.label))
     return {"nav_items": items, "service_name": "Hubcore"}
+
+
+@web.app_template_filter("london")
+def london_time(value: datetime | None) -> str:
+    """Show a stored UTC time as people here read it: "2 November 2025 at 14:05"."""
+    if value is None:
+        return ""
+    local = value.astimezone(LONDON)
+    return f"{local.day} {local:%B %Y at %H:%M}"
 
 
 def render_error_page(status: int, title: str, message: str):
@@ -46,9 +67,7 @@ def login():
             form.password.errors = list(form.password.errors) + [exc.message]
         else:
             db.session.commit()
-            session.clear()  # a fresh session on sign-in: no fixation
-            login_user(account)
-            session.permanent = True
+            sessions.start(account)
             flash(f"Signed in as {account.name}.", "success")
             return redirect(_safe_next(request.args.get("next")))
     status = 200 if not form.errors else 422
@@ -57,9 +76,12 @@ def login():
 
 def _safe_next(target: str | None) -> str:
     """Only follow a ``next`` that stays on this site."""
-    if target:
+    if target and target.startswith("/") and not target.startswith("//"):
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/"):
+        # Browsers read "/\\evil.example" as "//evil.example": refuse backslashes
+        # and control characters too.
+        if (not parts.scheme and not parts.netloc and "\\" not in target
+                and target.isprintable()):
             return target
     return url_for("web.home")
 
@@ -67,8 +89,7 @@ def _safe_next(target: str | None) -> str:
 @web.post("/logout")
 @login_required
 def logout():
-    logout_user()
-    session.clear()
+    sessions.end()
     flash("You have signed out.", "success")
     return redirect(url_for("web.home"))
 
@@ -76,4 +97,46 @@ def logout():
 @web.get("/account")
 @login_required
 def account():
-    return render_template("account.html", account=current_user)
+    tokens = db.session.execute(
+        sa.select(ApiToken)
+        .where(ApiToken.account_id == current_user.id, ApiToken.revoked_at.is_(None),
+               ApiToken.expires_at > utcnow())
+        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+    ).scalars().all()
+    return render_template("account.html", account=current_user, tokens=tokens)
+
+
+@web.route("/account/password", methods=["GET", "POST"])
+@login_required
+@login_limit()  # it checks a password, so it is guarded like sign-in
+def change_password():
+    """Change the password; every other session of the account is signed out."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        me = current_user._get_current_object()
+        try:
+            accounts.authenticate(me.email, form.current_password.data)
+            accounts.set_password(me, form.new_password.data, actor=me)
+        except Unauthorised:
+            db.session.rollback()
+            form.current_password.errors = ["Your current password is not right."]
+        except InvalidInput as exc:
+            db.session.rollback()
+            show_domain_errors(form, exc, {"password": "new_password"})
+        else:
+            db.session.commit()
+            sessions.start(me)  # this session carries the new epoch; the others are ended
+            flash("Your password has been changed. Any other devices have been signed out.",
+                  "success")
+            return redirect(url_for("web.account"))
+    status = 200 if not form.errors else 422
+    return render_template("change_password.html", form=form), status
+
+
+@web.post("/account/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id: int):
+    token = accounts.revoke_token(current_user._get_current_object(), token_id)
+    db.session.commit()
+    flash(f"The token “{token.name}” is revoked: it no longer works.", "success")
+    return redirect(url_for("web.account"))
