@@ -32,12 +32,13 @@ class Hubcore:
     permissions: permissions.Registry
 
 
-def create_app(settings: Settings | None = None, *, plugins: tuple[object, ...] = (),
+def create_app(settings: Settings | None = None, *, extra_plugins: tuple[object, ...] = (),
                **overrides) -> Flask:
     """Build an app from ``HUBCORE_*`` (or the given ``settings``).
 
-    ``overrides`` replace individual settings (tests); ``plugins`` are extra
-    plugin objects registered after the entry points (tests, embedders).
+    ``overrides`` replace individual settings (tests; ``plugins=`` is the
+    allow-list setting); ``extra_plugins`` are plugin objects registered after
+    the entry points (tests, embedders).
     """
     settings = settings or Settings.from_env()
     if overrides:
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None, *, plugins: tuple[object, ...] 
     migrate.init_app(app, db, directory=_core_migrations_dir(), command="alembic")
 
     pm, report = build_plugin_manager(settings.plugins, strict=settings.strict_plugins,
-                                      extra=plugins)
+                                      extra=extra_plugins)
     app.extensions["hubcore"] = Hubcore(
         settings=settings, pm=pm, plugins=report,
         permissions=permissions.Registry.from_hooks(pm),

@@ -33,8 +33,8 @@ def make_app(database_url: str, **overrides):
                     public_rate_limit="10000 per minute", login_rate_limit="10000 per minute",
                     argon2_time_cost=1, argon2_memory_kib=1024)
     settings.update(overrides)
-    plugins = settings.pop("plugins_extra", ())
-    return create_app(plugins=plugins, **settings)
+    extra_plugins = settings.pop("extra_plugins", ())
+    return create_app(extra_plugins=extra_plugins, **settings)
 
 
 def _pg_database_url() -> str:

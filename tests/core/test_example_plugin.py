@@ -62,7 +62,7 @@ def example_template(example_plugin, tmp_path_factory):
     if PG_URL:
         return None
     path = tmp_path_factory.mktemp("example") / "template.sqlite3"
-    app = make_app(f"sqlite:///{path}", plugins_extra=(example_plugin,))
+    app = make_app(f"sqlite:///{path}", extra_plugins=(example_plugin,))
     with app.app_context():
         schema_migrations.upgrade()
         _db.engine.dispose()
@@ -79,8 +79,14 @@ def example_db_url(request, example_template, tmp_path):
 
 
 @pytest.fixture
+def app_settings():
+    """The example alone: the installed plugins' own hooks would answer too."""
+    return {"plugins": ()}
+
+
+@pytest.fixture
 def app(example_db_url, example_plugin, app_settings):
-    app = make_app(example_db_url, plugins_extra=(example_plugin,), **app_settings)
+    app = make_app(example_db_url, extra_plugins=(example_plugin,), **app_settings)
     with app.app_context():
         schema_migrations.upgrade()
         yield app
@@ -147,7 +153,7 @@ def test_example_branch_migrates_with_the_core(app, db):
 
 def test_empty_database_migrates_core_and_example_branch_in_one_upgrade(example_plugin,
                                                                          tmp_path):
-    app = make_app(f"sqlite:///{tmp_path / 'empty.sqlite3'}", plugins_extra=(example_plugin,))
+    app = make_app(f"sqlite:///{tmp_path / 'empty.sqlite3'}", extra_plugins=(example_plugin,))
     with app.app_context():
         assert schema_migrations.pending()
         run_cli(app, "db", "upgrade")

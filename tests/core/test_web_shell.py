@@ -215,7 +215,7 @@ class ShelfPlugin:
 
 @pytest.fixture
 def shelf_app(database_url):
-    app = make_app(database_url, plugins_extra=(ShelfPlugin(),))
+    app = make_app(database_url, extra_plugins=(ShelfPlugin(),))
     with app.app_context():
         yield app
         from hubcore.db import db

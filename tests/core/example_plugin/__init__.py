@@ -4,7 +4,7 @@ It keeps notes per district (``example_notes``), serves one API route and
 one page, defines two permissions and a menu entry, seeds demo data, purges
 old notes in the sweep, enqueues a job by dotted path, owns tasks that
 helpers can take, and answers subject access, erasure and retention.
-Tests register it with ``make_app(url, plugins_extra=(example_plugin,))``;
+Tests register it with ``make_app(url, extra_plugins=(example_plugin,))``;
 an installed plugin is found through its ``hubcore.plugins`` entry point.
 
 Hook implementations live here and only here; they name every argument they
