@@ -11,7 +11,7 @@ import sys
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
 from hubcore.db import db, utcnow
 
@@ -193,7 +193,20 @@ def plugins(as_json: bool):
 # -- Import and export ---------------------------------------------------------------
 
 
-@main.group("import")
+class PluginCommandGroup(click.Group):
+    """A group plugins add commands to in ``hubcore_register``: the app (and so every
+    plugin) is loaded before a subcommand is looked up or listed."""
+
+    def get_command(self, ctx, cmd_name):
+        ctx.ensure_object(ScriptInfo).load_app()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx):
+        ctx.ensure_object(ScriptInfo).load_app()
+        return super().list_commands(ctx)
+
+
+@main.group("import", cls=PluginCommandGroup)
 def import_group():
     """Import data: the ONS Postcode Directory here; plugins add their own."""
 
@@ -218,7 +231,7 @@ def import_onspd(csv_path: str):
                f"skipped {result.skipped_outside} outside it, {result.skipped_invalid} invalid.")
 
 
-@main.group("export")
+@main.group("export", cls=PluginCommandGroup)
 def export_group():
     """Export data; plugins add their own exports."""
 

@@ -1,0 +1,1 @@
+"""Hubcore plugins: each a package registered under the hubcore.plugins entry-point group."""
