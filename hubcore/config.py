@@ -44,6 +44,10 @@ class Settings:
     database_url: str = ""  # empty: SQLite file in the instance folder
     redis_url: str = ""  # empty: jobs run in-process (rq synchronous mode, fakeredis)
     secret_key: str = DEFAULT_SECRET_KEY
+    # Where people reach the site, e.g. "https://hub.example.org": the base of links
+    # sent by email. Required in production: a link must never take its host from
+    # a request header, or a forged Host would send someone's password link elsewhere.
+    public_url: str = ""
     plugins: tuple[str, ...] | None = None  # None: every installed plugin
     strict_plugins: bool = False  # refuse to start when a plugin is broken
     region: str = "greater_manchester"
@@ -113,6 +117,11 @@ class Settings:
             )
         if self.production and len(self.secret_key) < 32:
             raise ConfigError("HUBCORE_SECRET_KEY must be at least 32 characters in production")
+        if self.production and not self.public_url.startswith("https://"):
+            raise ConfigError("HUBCORE_PUBLIC_URL must be set to the site's https:// address "
+                              "in production (links in emails are built from it)")
+        if self.public_url and not self.public_url.startswith(("https://", "http://")):
+            raise ConfigError("HUBCORE_PUBLIC_URL must start with https:// or http://")
         if self.notify_adapter not in {"log", "smtp", "notify"}:
             raise ConfigError("HUBCORE_NOTIFY_ADAPTER must be log, smtp or notify")
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, has_request_context, url_for
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from hubcore import audit
+from hubcore import audit, notify
 from hubcore.db import db, utcnow
 from hubcore.districts import packs
 from hubcore.errors import Conflict, InvalidInput, NotFound, Unauthorised
@@ -149,6 +151,138 @@ def revoke_token_by_secret(secret: str, actor: Account) -> ApiToken:
     if token is None:
         raise NotFound("No such token.")
     return revoke_token(actor, token.id)
+
+
+# -- Password links: invitations and resets ---------------------------------------
+#
+# A link carries a signed token (itsdangerous, the app's secret key, a salt per
+# purpose) naming the account, its session epoch and a fingerprint of its
+# password hash. Nothing is stored: setting a password bumps the epoch and
+# changes the hash, so a used link (and every other link issued before it)
+# stops working, and so does one issued before a sign-out-everywhere.
+
+PASSWORD_LINKS = {"invite": timedelta(hours=72), "reset": timedelta(hours=1)}
+PASSWORD_LINK_ENDPOINT = "web.set_password_from_link"
+
+
+class PasswordLinkError(InvalidInput):
+    """A password link that cannot be used; ``code`` says why (invalid, expired, used)."""
+
+
+def _link_serializer(purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"],
+                                  salt=f"hubcore.password-link.{purpose}")
+
+
+def _password_fingerprint(account: Account) -> str:
+    return hashlib.sha256((account.password_hash or "").encode()).hexdigest()[:16]
+
+
+def password_link_token(account: Account, purpose: str) -> str:
+    """A token for a password link: valid until used, or for ``PASSWORD_LINKS[purpose]``."""
+    return _link_serializer(purpose).dumps(
+        {"a": account.id, "e": account.session_epoch, "p": _password_fingerprint(account)})
+
+
+def password_link(account: Account, purpose: str) -> str:
+    """The absolute URL of a fresh password link, on ``HUBCORE_PUBLIC_URL`` when set.
+
+    Never built from a request's Host header in production (settings refuse to
+    start without the public URL there), so a forged Host cannot redirect a link.
+    """
+    values = {"token": password_link_token(account, purpose)}
+    base = _settings().public_url.rstrip("/")
+    if not base and has_request_context():
+        return url_for(PASSWORD_LINK_ENDPOINT, _external=True, **values)
+    parts = urlsplit(base or "http://localhost:5000")
+    adapter = current_app.url_map.bind(parts.netloc, script_name=parts.path or "/",
+                                       url_scheme=parts.scheme)
+    return adapter.build(PASSWORD_LINK_ENDPOINT, values, force_external=True)
+
+
+def check_password_link(token: str, *, now: datetime | None = None) -> tuple[Account, str]:
+    """Return the account and purpose of a usable link, or raise PasswordLinkError."""
+    now = now or utcnow()
+    for purpose, lifetime in PASSWORD_LINKS.items():
+        try:
+            payload, issued_at = _link_serializer(purpose).loads(
+                token or "", return_timestamp=True)
+        except BadSignature:
+            continue
+        break
+    else:
+        raise PasswordLinkError("This link is not right. It may not have been copied in full.",
+                                code="link-invalid")
+    if not isinstance(payload, dict) or not isinstance(payload.get("a"), int):
+        raise PasswordLinkError("This link is not right.", code="link-invalid")
+    if now - issued_at > lifetime:
+        raise PasswordLinkError("This link has expired.", code="link-expired")
+    account = db.session.get(Account, payload["a"])
+    if (account is None or not account.active
+            or payload.get("e") != account.session_epoch
+            or payload.get("p") != _password_fingerprint(account)):
+        raise PasswordLinkError("This link has already been used, or a newer one replaced it.",
+                                code="link-used")
+    return account, purpose
+
+
+def invite_account(account: Account, *, actor: Account | None,
+                   now: datetime | None = None) -> datetime:
+    """Email a person an invitation to set the password of their new account.
+
+    For accounts made without a password (by an administrator, or when a
+    volunteer is activated). Returns when the link expires.
+    """
+    if not account.active:
+        raise Conflict("This account is switched off, so it cannot be invited.",
+                       code="account-inactive")
+    if account.password_hash:
+        raise Conflict("This account already has a password. If it is forgotten, they can "
+                       "use “Forgotten your password?” on the sign-in page.",
+                       code="account-has-password")
+    lifetime = PASSWORD_LINKS["invite"]
+    expires_at = (now or utcnow()) + lifetime
+    notify.queue_message(
+        "email", account.email, "Set your password for Hubcore",
+        f"Hello {account.name},\n\n"
+        "An account has been made for you on Hubcore. To start using it, set your "
+        f"password by following this link:\n\n{password_link(account, 'invite')}\n\n"
+        f"The link works once, for {int(lifetime.total_seconds() // 3600)} hours. If it has "
+        "expired, use “Forgotten your password?” on the sign-in page to get a new one.\n\n"
+        "If you were not expecting this email, you can ignore it.\n")
+    audit.record("account.invited", "account", account.id, actor=actor,
+                 summary={"expires_at": expires_at.isoformat()})
+    return expires_at
+
+
+def request_password_reset(email: str) -> None:
+    """Email a reset link if an active account has this address; otherwise do nothing.
+
+    The caller answers the same way either way, so no one can find out which
+    addresses have accounts.
+    """
+    account = find_account_by_email(email or "") if "@" in (email or "") else None
+    if account is None or not account.active:
+        return
+    lifetime = PASSWORD_LINKS["reset"]
+    notify.queue_message(
+        "email", account.email, "Reset your Hubcore password",
+        f"Hello {account.name},\n\n"
+        "Someone asked to reset the password of your Hubcore account. To choose a new "
+        f"password, follow this link:\n\n{password_link(account, 'reset')}\n\n"
+        f"The link works once, for {int(lifetime.total_seconds() // 60)} minutes.\n\n"
+        "If you did not ask for this, ignore this email: your password has not changed.\n")
+    audit.record("account.password_reset_sent", "account", account.id, actor=None)
+
+
+def set_password_with_token(token: str, password: str, *,
+                            now: datetime | None = None) -> Account:
+    """Set the password through a link; the link (and any older one) then stops working."""
+    account, purpose = check_password_link(token, now=now)
+    set_password(account, password, actor=account)
+    audit.record("account.password_link_used", "account", account.id, actor=account,
+                 summary={"purpose": purpose})
+    return account
 
 
 def create_organisation(*, name: str, kind: str, districts: list[str],

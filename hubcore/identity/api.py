@@ -27,6 +27,7 @@ from hubcore.identity.permissions import ALL_DISTRICTS, districts_for, require, 
 from hubcore.identity.schemas import (
     AccountSchema,
     ConsentSchema,
+    InvitationSchema,
     MemberAddSchema,
     OrganisationSchema,
     OrganisationUpdateSchema,
@@ -110,16 +111,19 @@ def me():
 
 
 @identity_api.post("/accounts")
-@operation(summary="Create an account", tags=TAGS, body=AccountSchema,
-           response=AccountSchema, status=201, errors=(409,))
+@operation(summary="Create an account (without a password: an invitation is emailed)",
+           tags=TAGS, body=AccountSchema, response=AccountSchema, status=201, errors=(409,))
 def create_account():
     require(current_user, "accounts.manage")
     data = load(AccountSchema())
     account = accounts.create_account(email=data["email"], name=data["name"],
                                       password=data.get("password"),
                                       is_admin=data["is_admin"], actor=current_user)
+    invited = account.password_hash is None
+    if invited:
+        accounts.invite_account(account, actor=current_user)
     db.session.commit()
-    return json_response(AccountSchema().dump(account), 201,
+    return json_response(AccountSchema().dump(account) | {"invitation_sent": invited}, 201,
                          etag=etag_for("account", account.id, account.version),
                          headers={"Location": url_for(".get_account", account_id=account.id)})
 
@@ -135,6 +139,20 @@ def get_account(account_id: int):
         raise NotFound("No such account.")
     return json_response(AccountSchema().dump(account),
                          etag=etag_for("account", account.id, account.version))
+
+
+@identity_api.post("/accounts/<int:account_id>/invite")
+@operation(summary="Email an account without a password a new link to set one", tags=TAGS,
+           response=InvitationSchema, status=202, errors=(404, 409))
+def invite_account(account_id: int):
+    require(current_user, "accounts.manage")
+    account = db.session.get(Account, account_id)
+    if account is None:
+        raise NotFound("No such account.")
+    expires_at = accounts.invite_account(account, actor=current_user)
+    db.session.commit()
+    return json_response(InvitationSchema().dump(
+        {"account_id": account.id, "invitation_sent": True, "expires_at": expires_at}), 202)
 
 
 @identity_api.get("/organisations")

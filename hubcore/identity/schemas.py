@@ -39,6 +39,16 @@ class AccountSchema(ma.Schema):
     is_admin = fields.Boolean(load_default=False)
     active = fields.Boolean(dump_only=True)
     memberships = fields.List(fields.Nested(MembershipSchema), dump_only=True)
+    invitation_sent = fields.Boolean(dump_only=True, metadata={
+        "description": "Only in the answer to a create: true when the account has no "
+                       "password and an invitation to set one was emailed."})
+
+
+class InvitationSchema(ma.Schema):
+    account_id = fields.Integer(dump_only=True)
+    invitation_sent = fields.Boolean(dump_only=True)
+    expires_at = fields.DateTime(dump_only=True,
+                                 metadata={"description": "When the emailed link stops working."})
 
 
 class MemberAddSchema(ma.Schema):

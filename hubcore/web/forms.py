@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from hubcore.errors import InvalidInput
 from hubcore.identity.passwords import MIN_PASSWORD_LENGTH
@@ -29,6 +29,24 @@ class ChangePasswordForm(FlaskForm):
         description=f"Use at least {MIN_PASSWORD_LENGTH} characters. "
                     "Three or four unrelated words make a strong password.",
         validators=[DataRequired("Enter a new password.")])
+
+
+class ForgottenPasswordForm(FlaskForm):
+    email = EmailField("Email address", validators=[
+        DataRequired("Enter your email address."),
+        Email("Enter an email address like name@example.org."),
+        Length(max=254)])
+
+
+class SetPasswordForm(FlaskForm):
+    new_password = PasswordField(
+        "New password",
+        description=f"Use at least {MIN_PASSWORD_LENGTH} characters. "
+                    "Three or four unrelated words make a strong password.",
+        validators=[DataRequired("Enter a new password.")])
+    confirm_password = PasswordField("Confirm your new password", validators=[
+        DataRequired("Enter the new password again."),
+        EqualTo("new_password", "The two passwords are not the same. Enter them again.")])
 
 
 def show_domain_errors(form: FlaskForm, exc: InvalidInput,

@@ -126,6 +126,7 @@ def _give_account(volunteer: Volunteer, *, actor) -> None:
     else:
         account = accounts.create_account(email=volunteer.email, name=volunteer.name,
                                           actor=actor)
+        accounts.invite_account(account, actor=actor)  # emails a link to set a password
     volunteer.account_id = account.id
     hub = db.session.execute(
         sa.select(Organisation).join(OrganisationDistrict)
