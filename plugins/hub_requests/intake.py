@@ -1,0 +1,420 @@
+"""Intake: one way in for every channel (public form, API, phone on behalf).
+
+``submit_request`` validates everything before it changes anything, finds or
+creates the core person, records the consent given (online, or verbally to
+the coordinator on the phone), lets the postcode set the district, triages,
+flags a likely duplicate (never drops it) and audits. Other plugins hear of
+the request (``help_request_created``) only after the transaction commits.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import aliased
+
+from hubcore import audit
+from hubcore.db import db, utcnow
+from hubcore.districts import gazetteer, packs
+from hubcore.errors import HubcoreError, InvalidInput, NotFound
+from hubcore.identity import people
+from hubcore.identity.models import Organisation, OrganisationDistrict, Person
+from hubcore.identity.permissions import require
+from hubcore.values import HelpRequestInfo, Location
+
+from . import triage
+from .models import (
+    CHANNELS,
+    DESCRIPTION_MAX,
+    OPEN,
+    RECURRENCES,
+    HelpRequest,
+    StatusChange,
+)
+
+log = logging.getLogger(__name__)
+
+CONSENT_PURPOSE = "help_request"
+DUPLICATE_WINDOW = timedelta(days=14)
+NAME_SIMILARITY = 0.85
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U
+_PENDING = "hub_requests.created"
+NAME_MAX, ADDRESS_MAX = 100, 300
+
+
+def submit_request(*, person: dict, needs, circumstances, urgency: str, description: str = "",
+                   consent: bool, channel: str, actor=None, recurrence: str = "none",
+                   now: datetime | None = None) -> HelpRequest:
+    """Accept a request for help from any channel; flush, never commit.
+
+    ``person`` holds given_name, family_name, phone, email, postcode, address.
+    ``channel="phone"`` is a coordinator taking the request for someone: the
+    coordinator (``actor``) must hold ``help_requests.write`` in the district,
+    and ``consent`` is the consent the person gave verbally.
+    """
+    now = now or utcnow()
+    needs = list(dict.fromkeys(needs or ()))
+    circumstances = list(dict.fromkeys(circumstances or ()))
+    details = {k: (person.get(k) or "").strip() for k in
+               ("given_name", "family_name", "phone", "email", "postcode", "address")}
+    problems: dict[str, list[str]] = {}
+    place, contact = _check_details(details, problems)
+    if channel not in CHANNELS:
+        problems["channel"] = [f"Choose one of: {', '.join(CHANNELS)}."]
+    if recurrence not in RECURRENCES:
+        problems["recurrence"] = [f"Choose one of: {', '.join(RECURRENCES)}."]
+    description = (description or "").strip()
+    if len(description) > DESCRIPTION_MAX:
+        problems["description"] = [f"Keep the description to {DESCRIPTION_MAX} characters "
+                                   "or fewer."]
+    if consent is not True:
+        problems["consent"] = ["Tick the box to agree that the hub may use these details "
+                               "to arrange help."]
+    try:
+        result = triage.score_request(needs, circumstances, urgency, created_at=now)
+    except InvalidInput as exc:
+        problems.update(exc.fields)
+    if problems:
+        raise InvalidInput("Check the highlighted fields and try again.", fields=problems)
+    if channel == "phone":
+        require(actor, "help_requests.write", place.district_code)
+
+    # Reads first: appending to the audit log holds its lock until the commit,
+    # so everything read is read before the first write.
+    found = people.find_person(details)
+    household = Household(
+        person_id=found.id if found else None, phone=contact["phone"], email=contact["email"],
+        postcode=place.postcode, name_key=people.name_key(details["given_name"],
+                                                          details["family_name"]),
+        family_key=people.name_key(details["family_name"]))
+    duplicate = find_duplicate(household, needs, now)
+    reference = new_reference(place.district_code)
+
+    resident = _person_for(found, details, place, actor)
+    people.record_consent(
+        resident, purpose=CONSENT_PURPOSE,
+        scope=f"{_district_name(place.district_code)} community hub and the helpers it arranges",
+        method="verbal" if channel == "phone" else "online",
+        recorded_by=actor if channel == "phone" else None, given_at=now)
+    request = HelpRequest(
+        reference=reference, person_id=resident.id,
+        district_code=place.district_code, needs=needs, circumstances=circumstances,
+        urgency=urgency, description=description, recurrence=recurrence,
+        priority=result.priority, score=result.score, due_at=result.due_at,
+        reason=result.reason, rules_version=result.rules_version, status="new",
+        escalated=False, channel=channel,
+        created_by_id=getattr(actor, "id", None),
+        taken_by_id=getattr(actor, "id", None) if channel == "phone" else None,
+        created_at=now, updated_at=now)
+    if duplicate is not None:
+        original, why = duplicate
+        request.duplicate_of_id, request.duplicate_state = original.id, "suspected"
+        request.duplicate_reason = why
+    db.session.add(request)
+    db.session.flush()
+    db.session.add(StatusChange(request_id=request.id, from_status=None, to_status="new",
+                                reason=f"received by {channel}", actor_id=request.created_by_id,
+                                at=now))
+    audit.record("hub_requests.request.created", "help_request", request.id, actor=actor,
+                 district=request.district_code,
+                 summary={"reference": request.reference, "channel": channel,
+                          "priority": request.priority, "score": request.score,
+                          "needs": needs, "rules_version": request.rules_version,
+                          "duplicate_of": request.duplicate_of_id})
+    announce_after_commit(request)
+    return request
+
+
+def _check_details(details: dict, problems: dict):
+    """Check the person's details, collecting every problem.
+
+    Returns the place of the postcode and the normalised phone and email.
+    """
+    contact: dict[str, str | None] = {"phone": None, "email": None}
+    if not details["given_name"]:
+        problems["given_name"] = ["Enter a first name."]
+    for key, limit in (("given_name", NAME_MAX), ("family_name", NAME_MAX),
+                       ("address", ADDRESS_MAX)):
+        if len(details[key]) > limit:
+            problems[key] = [f"Keep this to {limit} characters or fewer."]
+    if not details["phone"] and not details["email"]:
+        problems["phone"] = ["Enter a phone number or an email address so the hub can "
+                             "contact you."]
+    for key, normalise in (("phone", people.normalise_phone), ("email", people.normalise_email)):
+        if details[key]:
+            try:
+                contact[key] = normalise(details[key])
+            except InvalidInput as exc:
+                problems.update(exc.fields)
+    if not details["postcode"]:
+        problems["postcode"] = ["Enter a postcode, like BL1 1AA."]
+        return None, contact
+    try:
+        return gazetteer.locate(details["postcode"]), contact
+    except (InvalidInput, NotFound) as exc:
+        problems["postcode"] = (exc.fields or {}).get("postcode") or [exc.message]
+    except HubcoreError as exc:  # the geocoder is down: say so, keep nothing
+        problems["postcode"] = [exc.message]
+    return None, contact
+
+
+def _person_for(found: Person | None, details: dict, place, actor) -> Person:
+    """The core person: the one found (missing details filled in, moved if they moved),
+    or a new one."""
+    given = {k: v for k, v in details.items() if v}
+    given["postcode"] = place.postcode
+    if found is None:
+        return people.create_person(given, actor=actor)
+    changes = {k: v for k, v in given.items() if getattr(found, k, None) in (None, "")}
+    if found.postcode != place.postcode:
+        changes.update(postcode=place.postcode, address=details["address"] or None)
+    if changes:
+        people.update_person(found, changes, actor=actor)
+    return found
+
+
+def _district_name(code: str) -> str:
+    found = packs.district(code)
+    return found.name if found else code
+
+
+def new_reference(district_code: str) -> str:
+    """A reference a person can read out on the phone: ``BOL-7K3Q``."""
+    found = packs.district(district_code)
+    prefix = found.short if found else "HUB"
+    for attempt in range(20):
+        length = 4 if attempt < 10 else 6
+        reference = f"{prefix}-" + "".join(secrets.choice(REFERENCE_ALPHABET)
+                                           for _ in range(length))
+        taken = db.session.execute(
+            sa.select(HelpRequest.id).where(HelpRequest.reference == reference)).first()
+        if taken is None:
+            return reference
+    raise RuntimeError("could not find a free reference")  # 30^6 values: not reachable
+
+
+# -- Duplicates ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Household:
+    """Who is asking, as duplicate detection compares them (normalised)."""
+
+    person_id: int | None
+    phone: str | None
+    email: str | None
+    postcode: str | None
+    name_key: str
+    family_key: str
+
+
+def find_duplicate(person: Household, needs, now: datetime, *,
+                   exclude_id: int | None = None) -> tuple[HelpRequest, str] | None:
+    """An open request of the same person or household, for an overlapping need.
+
+    Same person, same phone or email, or a similar name (or the same family
+    name) at the same postcode, within the last 14 days. Returns the earliest
+    such request (preferring one that is not itself a duplicate) and why.
+    """
+    same = [Person.id == person.person_id] if person.person_id is not None else []
+    if person.phone:
+        same.append(Person.phone == person.phone)
+    if person.email:
+        same.append(Person.email == person.email)
+    if person.postcode:
+        same.append(Person.postcode == person.postcode)
+    if not same:
+        return None
+    statement = (
+        sa.select(HelpRequest, Person)
+        .join(Person, HelpRequest.person_id == Person.id)
+        .where(HelpRequest.status.in_(OPEN), HelpRequest.created_at >= now - DUPLICATE_WINDOW,
+               sa.or_(*same))
+        .order_by(HelpRequest.created_at, HelpRequest.id)
+    )
+    if exclude_id is not None:
+        statement = statement.where(HelpRequest.id != exclude_id)
+    wanted = set(needs)
+    matches: list[tuple[HelpRequest, str]] = []
+    for other, other_person in db.session.execute(statement).all():
+        if not wanted & set(other.needs or ()):
+            continue
+        why = _same_household(person, other_person)
+        if why:
+            matches.append((other, why))
+    if not matches:
+        return None
+    matches.sort(key=lambda m: (m[0].duplicate_state in ("suspected", "confirmed"),
+                                m[0].created_at, m[0].id))
+    return matches[0]
+
+
+def _same_household(a: Household, b: Person) -> str | None:
+    if a.person_id == b.id:
+        return "same person"
+    if a.phone and a.phone == b.phone:
+        return "same phone number"
+    if a.email and a.email == b.email:
+        return "same email address"
+    if a.postcode and a.postcode == b.postcode:
+        similar = difflib.SequenceMatcher(None, a.name_key, b.name_key).ratio()
+        if similar >= NAME_SIMILARITY:
+            return "similar name at the same postcode"
+        if a.family_key and a.family_key == people.name_key(b.family_name):
+            return "same family name at the same postcode"
+    return None
+
+
+# -- Who to contact -------------------------------------------------------------------
+
+
+def hub_contact(district_code: str) -> dict:
+    """The district's community hub: name, email and phone people can use."""
+    hub = db.session.execute(
+        sa.select(Organisation)
+        .join(OrganisationDistrict, OrganisationDistrict.organisation_id == Organisation.id)
+        .where(OrganisationDistrict.district_code == district_code, Organisation.kind == "hub")
+        .order_by(Organisation.id).limit(1)
+    ).scalar_one_or_none()
+    name = _district_name(district_code)
+    if hub is None:
+        return {"name": f"{name} Community Hub", "email": None, "phone": None,
+                "district": district_code, "district_name": name}
+    return {"name": hub.name, "email": hub.contact_email, "phone": hub.contact_phone,
+            "district": district_code, "district_name": name}
+
+
+def next_steps(request: HelpRequest, hub: dict | None = None) -> str:
+    """What happens next, in words a resident reads on the confirmation."""
+    band = triage.current_rules().band(request.priority)
+    hub = (hub or hub_contact(request.district_code))["name"]
+    when = {"P1": "today", "P2": "within a day", "P3": "within three days"}.get(
+        request.priority, "within a week")
+    return (f"{hub} has your request. Someone from the hub will contact you {when} "
+            f"to talk about the help you need ({band.label}). If things get worse before "
+            f"then, contact the hub and give your reference {request.reference}. "
+            "In an emergency, call 999.")
+
+
+# -- Recurring needs ---------------------------------------------------------------------
+
+
+def repeat_request(previous: HelpRequest, now: datetime) -> HelpRequest | None:
+    """The next occurrence of a recurring request (weekly shopping ...), or None.
+
+    Made only while the person's consent stands; linked to the previous one
+    (``follows_id`` is unique, so a sweep run twice makes it once).
+    """
+    resident = db.session.get(Person, previous.person_id) if previous.person_id else None
+    if resident is None or resident.erased_at is not None:
+        return None
+    if not people.has_consent(resident, CONSENT_PURPOSE, now):
+        return None
+    result = triage.score_request(previous.needs, previous.circumstances, previous.urgency,
+                                  created_at=now)
+    request = HelpRequest(
+        reference=new_reference(previous.district_code), person_id=resident.id,
+        district_code=previous.district_code, needs=list(previous.needs),
+        circumstances=list(previous.circumstances), urgency=previous.urgency,
+        description=previous.description, recurrence=previous.recurrence,
+        follows_id=previous.id, priority=result.priority, score=result.score,
+        due_at=result.due_at, reason=result.reason, rules_version=result.rules_version,
+        status="new", escalated=False, channel=previous.channel, created_at=now,
+        updated_at=now)
+    db.session.add(request)
+    db.session.flush()
+    db.session.add(StatusChange(request_id=request.id, from_status=None, to_status="new",
+                                reason=f"repeats {previous.reference} ({previous.recurrence})",
+                                at=now))
+    audit.record("hub_requests.request.repeated", "help_request", request.id,
+                 district=request.district_code,
+                 summary={"reference": request.reference, "follows": previous.id,
+                          "recurrence": previous.recurrence, "priority": request.priority})
+    announce_after_commit(request)
+    return request
+
+
+def repeat_due(now: datetime) -> int:
+    """Make the next occurrence of each completed recurring request that is due.
+
+    The next one is due one interval after the previous one was made; a
+    request cancelled or closed does not recur.
+    """
+    successor = aliased(HelpRequest)
+    candidates = db.session.execute(
+        sa.select(HelpRequest)
+        .outerjoin(successor, successor.follows_id == HelpRequest.id)
+        .where(HelpRequest.status == "completed", HelpRequest.recurrence != "none",
+               successor.id.is_(None))
+        .order_by(HelpRequest.id)
+    ).scalars().all()
+    made = 0
+    for previous in candidates:
+        days = RECURRENCES.get(previous.recurrence, 0)
+        if days and previous.created_at + timedelta(days=days) <= now:
+            made += repeat_request(previous, now) is not None
+    return made
+
+
+# -- Telling other plugins, after the commit ------------------------------------------------
+
+
+def request_info(request: HelpRequest) -> HelpRequestInfo:
+    resident = request.person
+    location = (Location(resident.latitude, resident.longitude)
+                if resident is not None and resident.latitude is not None
+                and resident.longitude is not None else None)
+    return HelpRequestInfo(
+        id=request.id, reference=request.reference, district=request.district_code,
+        person_id=request.person_id, needs=tuple(request.needs),
+        circumstances=tuple(request.circumstances), priority=request.priority,
+        due_at=request.due_at, location=location)
+
+
+def announce_after_commit(request: HelpRequest) -> None:
+    """Queue ``help_request_created`` for when this transaction commits."""
+    db.session.info.setdefault(_PENDING, []).append(request_info(request))
+
+
+def broadcast_after_commit(session) -> None:
+    """SQLAlchemy ``after_commit`` listener: tell other plugins what was created.
+
+    Each implementation runs in an app context of its own (a fresh session),
+    its writes committed when it returns and rolled back if it raises; an
+    exception is logged, never raised to the resident who asked for help.
+    """
+    infos = session.info.pop(_PENDING, None)
+    if not infos:
+        return
+    app = current_app._get_current_object()
+    hook = app.extensions["hubcore"].pm.hook.help_request_created
+    for info in infos:
+        for impl in hook.get_hookimpls():
+            with app.app_context():
+                try:
+                    impl.function(**{name: info for name in impl.argnames})
+                    db.session.commit()
+                except Exception:
+                    db.session.rollback()
+                    log.exception("help_request_created in plugin %s failed for %s",
+                                  impl.plugin_name, info.reference)
+                finally:
+                    db.session.remove()
+
+
+def forget_after_rollback(session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def listen(session_class) -> None:
+    """Wire the commit and rollback listeners onto the app's session class, once."""
+    for event, listener in (("after_commit", broadcast_after_commit),
+                            ("after_rollback", forget_after_rollback)):
+        if not sa.event.contains(session_class, event, listener):
+            sa.event.listen(session_class, event, listener)

@@ -1,0 +1,380 @@
+"""Pages: the public "ask for help" form, the district triage queue, a request's page.
+
+The public form needs no account and no JavaScript; it is CSRF-protected and
+rate-limited. Coordinators' actions post small forms carrying the version
+they were shown, so a change made meanwhile by someone else is refused.
+"""
+
+from __future__ import annotations
+
+import phonenumbers
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TelField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+
+from hubcore.db import db, utcnow
+from hubcore.districts import packs
+from hubcore.errors import HubcoreError, InvalidInput
+from hubcore.identity.permissions import ALL_DISTRICTS, districts_for, require, require_record
+from hubcore.web.forms import show_domain_errors
+from hubcore.web.security import public_limit
+
+from . import candidates, intake, lifecycle, queue, services, triage
+from .api import READ, WRITE, request_in_scope
+from .models import (
+    CALL_OUTCOMES,
+    CIRCUMSTANCES,
+    NEEDS,
+    PRIORITIES,
+    RECURRENCES,
+    STATUSES,
+    URGENCIES,
+)
+
+hub_requests = Blueprint("hub_requests", __name__, template_folder="templates",
+                         static_folder="static", static_url_path="/hub-requests/static")
+RECEIPT_KEY = "hub_requests.receipt"
+QUEUE_PAGE = 100  # the most urgent; filters narrow the rest down
+
+
+@hub_requests.app_template_filter("national_phone")
+def national_phone(number: str | None) -> str:
+    """A stored E.164 number as people here read it: ``07700 900123``."""
+    if not number:
+        return ""
+    try:
+        parsed = phonenumbers.parse(number, "GB")
+    except phonenumbers.NumberParseException:
+        return number
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+def _options(labels: dict[str, str]) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in labels.items()]
+
+
+class AskForHelpForm(FlaskForm):
+    """What a resident tells us; every rule is checked by ``intake.submit_request``."""
+
+    given_name = StringField("First name")
+    family_name = StringField("Last name")
+    phone = TelField("Phone number", description="We will ring you on this number. "
+                                                 "Give a phone number or an email address.")
+    email = EmailField("Email address", description="Optional if you gave a phone number.")
+    postcode = StringField("Postcode", description="For example, BL1 1AA. It tells us which "
+                                                   "community hub can help you.")
+    address = StringField("Address (optional)")
+    needs = SelectMultipleField("What do you need help with?", choices=_options(NEEDS),
+                                description="Select all that apply.", validate_choice=False)
+    circumstances = SelectMultipleField("Does any of this apply to you?",
+                                        choices=_options(CIRCUMSTANCES),
+                                        description="Select all that apply. This helps us "
+                                                    "help the people in most need first.",
+                                        validate_choice=False)
+    urgency = RadioField("How soon do you need help?", choices=_options(URGENCIES),
+                         validate_choice=False)
+    description = TextAreaField("Tell us more (optional)",
+                                description="Up to 2000 characters. Do not include bank "
+                                            "details.")
+    consent = BooleanField("I agree that the community hub may use these details to arrange "
+                           "help for me, and share them with the volunteers and services "
+                           "that help")
+
+
+class PhoneIntakeForm(AskForHelpForm):
+    recurrence = SelectField("Does this need come back?", choices=_options({
+        "none": "No, just once", "weekly": "Every week", "fortnightly": "Every two weeks"}),
+                             validate_choice=False)
+    consent = BooleanField("The person agreed on the phone that the hub may use these details "
+                           "to arrange help, and share them with the volunteers and services "
+                           "that help")
+
+
+class VersionedForm(FlaskForm):
+    version = HiddenField()
+
+
+class TransitionForm(VersionedForm):
+    to = StringField("New status")  # sent by the button pressed
+    reason = StringField("Reason")
+
+
+class PriorityForm(VersionedForm):
+    priority = SelectField("New priority", choices=_options({p: p for p in PRIORITIES}),
+                           validate_choice=False)
+    priority_reason = StringField("Why")
+
+
+class EscalationForm(VersionedForm):
+    escalated = HiddenField()
+    escalation_reason = StringField("Why does this need a senior coordinator?")
+
+
+class NoteForm(FlaskForm):
+    body = TextAreaField("Case note")
+
+
+class CallForm(FlaskForm):
+    outcome = RadioField("How did the call go?", choices=_options(CALL_OUTCOMES),
+                         validate_choice=False)
+    notes = TextAreaField("Notes (optional)")
+
+
+class DuplicateForm(VersionedForm):
+    reason = StringField("Reason (optional)")
+
+
+# -- The public form -------------------------------------------------------------------
+
+
+def _person(form: AskForHelpForm) -> dict:
+    return {k: getattr(form, k).data or "" for k in
+            ("given_name", "family_name", "phone", "email", "postcode", "address")}
+
+
+@hub_requests.get("/help")
+def ask():
+    return render_template("hub_requests/ask.html", form=AskForHelpForm(), phone=False)
+
+
+@hub_requests.post("/help")
+@public_limit()
+def ask_submit():
+    form = AskForHelpForm()
+    if form.validate_on_submit():
+        try:
+            found = intake.submit_request(
+                person=_person(form), needs=form.needs.data or [],
+                circumstances=form.circumstances.data or [], urgency=form.urgency.data or "",
+                description=form.description.data or "", consent=bool(form.consent.data),
+                channel="web", actor=None)
+        except InvalidInput as exc:
+            db.session.rollback()
+            show_domain_errors(form, exc)
+        else:
+            db.session.commit()
+            session[RECEIPT_KEY] = found.reference
+            return redirect(url_for(".received"), 303)
+    return render_template("hub_requests/ask.html", form=form, phone=False), 422
+
+
+@hub_requests.get("/help/received")
+def received():
+    """The confirmation: shown to the browser that submitted, from its own session."""
+    reference = session.get(RECEIPT_KEY)
+    found = lifecycle.find_by_reference(reference) if reference else None
+    if found is None:
+        return redirect(url_for(".ask"))
+    hub = intake.hub_contact(found.district_code)
+    return render_template("hub_requests/received.html", reference=found.reference, hub=hub,
+                           next_steps=intake.next_steps(found, hub))
+
+
+# -- Phone intake --------------------------------------------------------------------------
+
+
+@hub_requests.route("/hub-requests/phone", methods=["GET", "POST"])
+@login_required
+def phone_intake():
+    require(current_user, WRITE)
+    form = PhoneIntakeForm()
+    if form.validate_on_submit():
+        try:
+            found = intake.submit_request(
+                person=_person(form), needs=form.needs.data or [],
+                circumstances=form.circumstances.data or [], urgency=form.urgency.data or "",
+                description=form.description.data or "", consent=bool(form.consent.data),
+                recurrence=form.recurrence.data or "none", channel="phone",
+                actor=current_user)
+        except InvalidInput as exc:
+            db.session.rollback()
+            show_domain_errors(form, exc)
+        else:
+            db.session.commit()
+            flash(f"Request {found.reference} recorded. Give the person this reference.",
+                  "success")
+            return redirect(url_for(".request_page", request_id=found.id), 303)
+    status = 422 if form.errors or request.method == "POST" else 200
+    return render_template("hub_requests/ask.html", form=form, phone=True), status
+
+
+# -- The triage queue -------------------------------------------------------------------------
+
+
+@hub_requests.get("/hub-requests")
+@login_required
+def queue_page():
+    require(current_user, READ)
+    held = districts_for(current_user, READ)
+    pack = packs.current_pack()
+    districts = [d for d in pack.districts if held is ALL_DISTRICTS or d.code in held]
+    args = request.args
+    district = args.get("district") or None
+    if district and (held is not ALL_DISTRICTS and district not in held):
+        require(current_user, READ, district)
+    status = args.get("status") if args.get("status") in STATUSES else None
+    priority = args.get("priority") if args.get("priority") in PRIORITIES else None
+    overdue = True if args.get("overdue") == "yes" else None
+    now = utcnow()
+    statement = queue.queue_statement(held, now=now, district=district, status=status,
+                                      overdue=overdue, priority=priority)
+    rows = queue.queue_page(statement, page=1, per_page=QUEUE_PAGE).items
+    items = [(r, triage.effective_score(r.score, r.created_at, now, escalated=r.escalated),
+              r.is_overdue(now)) for r in rows]
+    return render_template(
+        "hub_requests/queue.html", items=items, districts=districts, district=district,
+        district_name=packs.district(district).name if district and packs.district(district)
+        else None,
+        status=status, priority=priority, overdue=overdue, statuses=lifecycle.STATUS_LABELS,
+        priorities=PRIORITIES, needs=NEEDS,
+        counts=queue.queue_counts(held, now=now, district=district),
+        rules_version=triage.current_rules().version)
+
+
+# -- One request ------------------------------------------------------------------------------
+
+
+@hub_requests.get("/hub-requests/<int:request_id>")
+@login_required
+def request_page(request_id: int):
+    found = request_in_scope(request_id, READ)
+    return _render_request(found)
+
+
+def _render_request(found, status_code: int = 200, **forms):
+    now = utcnow()
+    version = str(found.version)
+    suggestions = candidates.candidates_for(found, 5) if found.is_open else None
+    return render_template(
+        "hub_requests/request.html", r=found, now=now, labels=lifecycle.labels(),
+        effective=triage.effective_score(found.score, found.created_at, now,
+                                         escalated=found.escalated),
+        overdue=found.is_overdue(now),
+        allowed=lifecycle.allowed_transitions(found), suggestions=suggestions,
+        routes=services.suggestions_for(found) if found.is_open else {},
+        can_write=_can_write(found), hub=intake.hub_contact(found.district_code),
+        recurrences=RECURRENCES,
+        transition_form=forms.get("transition_form") or TransitionForm(prefix="move",
+                                                                       version=version),
+        priority_form=forms.get("priority_form") or PriorityForm(prefix="priority",
+                                                                 version=version,
+                                                                 priority=found.priority),
+        escalation_form=forms.get("escalation_form") or EscalationForm(prefix="escalate",
+                                                                       version=version),
+        note_form=forms.get("note_form") or NoteForm(prefix="note"),
+        call_form=forms.get("call_form") or CallForm(prefix="call"),
+        duplicate_form=forms.get("duplicate_form") or DuplicateForm(prefix="dup",
+                                                                    version=version),
+    ), status_code
+
+
+def _can_write(found) -> bool:
+    held = districts_for(current_user, WRITE)
+    return held is ALL_DISTRICTS or any(d in held for d in found.visible_districts())
+
+
+def _act(request_id: int, form_name: str, form, action):
+    """Run one coordinator action from the request page; errors go back on the page."""
+    found = request_in_scope(request_id, WRITE)
+    if form.validate_on_submit():
+        try:
+            if isinstance(form, VersionedForm):
+                lifecycle.check_version(found, _int(form.version.data))
+            message = action(found, form)
+        except InvalidInput as exc:
+            db.session.rollback()
+            show_domain_errors(form, exc)
+        except HubcoreError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            return redirect(url_for(".request_page", request_id=request_id), 303)
+        else:
+            db.session.commit()
+            flash(message, "success")
+            return redirect(url_for(".request_page", request_id=request_id), 303)
+    found = request_in_scope(request_id, WRITE)
+    return _render_request(found, 422, **{form_name: form})
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@hub_requests.post("/hub-requests/<int:request_id>/transition")
+@login_required
+def transition(request_id: int):
+    def run(found, form):
+        lifecycle.transition(found, form.to.data or "", actor=current_user,
+                             reason=form.reason.data)
+        return f"{found.reference} is now {lifecycle.STATUS_LABELS[found.status].lower()}."
+    return _act(request_id, "transition_form", TransitionForm(prefix="move"), run)
+
+
+@hub_requests.post("/hub-requests/<int:request_id>/priority")
+@login_required
+def priority(request_id: int):
+    def run(found, form):
+        lifecycle.override_priority(found, form.priority.data, form.priority_reason.data,
+                                    actor=current_user)
+        return f"{found.reference} is now {found.priority}."
+    return _act(request_id, "priority_form", PriorityForm(prefix="priority"), run)
+
+
+@hub_requests.post("/hub-requests/<int:request_id>/escalation")
+@login_required
+def escalation(request_id: int):
+    def run(found, form):
+        escalate = form.escalated.data == "yes"
+        lifecycle.set_escalation(found, escalate, form.escalation_reason.data,
+                                 actor=current_user)
+        return f"{found.reference} is {'escalated' if escalate else 'no longer escalated'}."
+    return _act(request_id, "escalation_form", EscalationForm(prefix="escalate"), run)
+
+
+@hub_requests.post("/hub-requests/<int:request_id>/notes")
+@login_required
+def note(request_id: int):
+    def run(found, form):
+        lifecycle.add_note(found, form.body.data, actor=current_user)
+        return "Note added."
+    return _act(request_id, "note_form", NoteForm(prefix="note"), run)
+
+
+@hub_requests.post("/hub-requests/<int:request_id>/calls")
+@login_required
+def call(request_id: int):
+    def run(found, form):
+        lifecycle.log_call(found, form.outcome.data or "", form.notes.data or "",
+                           actor=current_user)
+        return "Call logged."
+    return _act(request_id, "call_form", CallForm(prefix="call"), run)
+
+
+@hub_requests.post("/hub-requests/<int:request_id>/duplicate/<any(confirm, dismiss):decision>")
+@login_required
+def duplicate(request_id: int, decision: str):
+    def run(found, form):
+        if decision == "confirm":
+            if found.duplicate_of is not None:
+                require_record(current_user, WRITE, found.duplicate_of.district_code)
+            original = lifecycle.confirm_duplicate(found, actor=current_user)
+            return f"Merged into {original.reference} and closed."
+        lifecycle.dismiss_duplicate(found, actor=current_user, reason=form.reason.data)
+        return "Duplicate flag dismissed: both requests stay open."
+    return _act(request_id, "duplicate_form", DuplicateForm(prefix="dup"), run)
+
