@@ -265,7 +265,12 @@ def idempotent(view: Callable) -> Callable:
                 "Idempotency-Key must be 8 to 200 letters, digits or - _ : .",
                 fields={"Idempotency-Key": ["Use a random value such as a UUID."]},
             )
-        scope = f"{request.method} {request.path}"
+        # A signed-in caller's keys are their own: nobody else can replay them.
+        from flask_login import current_user
+
+        caller = (f"account:{current_user.id}" if current_user.is_authenticated
+                  else "anonymous")
+        scope = f"{request.method} {request.path} {caller}"
         body_hash = hashlib.sha256(request.get_data()).hexdigest()
         stored = _find_key(scope, key)
         if stored is not None:

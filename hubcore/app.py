@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 
 import pluggy
+import sqlalchemy as sa
 from flask import Flask
 from flask_migrate import Migrate
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -71,6 +72,9 @@ def create_app(settings: Settings | None = None, *, extra_plugins: tuple[object,
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops,
                                 x_proto=settings.proxy_hops, x_host=settings.proxy_hops)
     db.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with app.app_context():
+            sa.event.listen(db.engine, "connect", _tune_sqlite)
     migrate.init_app(app, db, directory=_core_migrations_dir(), command="alembic")
 
     pm, report = build_plugin_manager(settings.plugins, strict=settings.strict_plugins,
@@ -88,6 +92,17 @@ def create_app(settings: Settings | None = None, *, extra_plugins: tuple[object,
 
     pm.hook.hubcore_register(app=app)
     return app
+
+
+def _tune_sqlite(dbapi_connection, _record) -> None:
+    """Write-ahead logging: readers never block the writer, and a commit
+    syncs the log rather than the whole file (safe against crashes; the last
+    commits may be lost only on power loss), so many clients can be served."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
 
 
 def _engine_options(settings: Settings, instance_path: str) -> dict:

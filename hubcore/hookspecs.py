@@ -109,7 +109,10 @@ def help_request_created(request: HelpRequestInfo) -> None:
     """Broadcast after a help request is stored (the transaction is committed).
 
     Other plugins react: pre-compute helper candidates, suggest referrals or
-    grants. Return values are ignored; an exception is logged, not raised.
+    grants. Each implementation runs in an app context and transaction of its
+    own: the caller commits what it wrote when it returns and rolls it back if
+    it raises. Return values are ignored; an exception is logged, not raised.
+    Keep it quick (enqueue a job for slow work): it runs after every intake.
     """
 
 

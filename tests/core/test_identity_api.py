@@ -309,3 +309,24 @@ def test_name_key_ignores_case_accents_and_punctuation():
     from hubcore.identity.people import name_key
 
     assert name_key("Seán", "O'Brien") == name_key("sean", "obrien") == "sean obrien"
+
+
+def test_idempotency_keys_belong_to_the_caller(as_role, db):
+    first, second = as_role("coordinator", BOLTON), as_role("coordinator", BOLTON)
+    headers = {"Idempotency-Key": "shared-key-0001"}
+    body = {"given_name": "Asha", "postcode": "BL2 1AA"}
+    mine = first.client.post("/api/v1/people", json=body, headers=headers)
+    theirs = second.client.post("/api/v1/people", json=body, headers=headers)
+    assert mine.status_code == theirs.status_code == 201
+    assert mine.json["id"] != theirs.json["id"]
+    assert "Idempotent-Replayed" not in theirs.headers
+
+
+def test_sqlite_runs_with_write_ahead_logging(app, db):
+    if db.engine.dialect.name != "sqlite":
+        import pytest
+
+        pytest.skip("SQLite only")
+    with db.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
