@@ -65,8 +65,8 @@ class Settings:
     public_rate_limit: str = "20 per minute"
     login_rate_limit: str = "10 per minute"
     proxy_hops: int = 0  # reverse proxies in front (nginx: 1) whose X-Forwarded-* to trust
-    argon2_time_cost: int = 2
-    argon2_memory_kib: int = 19456  # OWASP's argon2id minimum: ~20 ms on 2 cores
+    argon2_time_cost: int = 5
+    argon2_memory_kib: int = 7168  # OWASP: m=7 MiB, t=5, p=1, as strong as 19 MiB, t=2; ~19 ms
     argon2_parallelism: int = 1
     extra: dict = field(default_factory=dict)
 
