@@ -16,7 +16,8 @@ def test_migrated_database_matches_the_models(app, db):
 
 
 def test_fresh_database_is_at_every_head(app):
-    assert not schema_migrations.pending()
+    assert not schema_migrations.pending(), (
+        f"heads {schema_migrations.heads()} vs stored {schema_migrations.current_revisions()}")
     assert schema_migrations.current_revisions()  # something was applied
 
 
