@@ -107,7 +107,8 @@ def clean_details(details: dict, *, partial: bool = False, locate=None) -> dict:
             problems["availability"] = ["Choose times like mon_morning or sat_evening."]
         elif not slots:
             problems["availability"] = ["Choose at least one time you are free each week."]
-        clean["availability"] = [s for s in SLOTS if s in set(slots)]
+        chosen = set(slots)
+        clean["availability"] = [s for s in SLOTS if s in chosen]
     if given("max_travel_km"):
         value = _number(details.get("max_travel_km", 5.0))
         if value is None or not 0.5 <= value <= MAX_TRAVEL_KM:
