@@ -81,6 +81,10 @@ class HelperCandidate:
     breakdown: tuple[ScoreComponent, ...] = ()
     overflow: bool = False  # from a neighbouring district
     source: str = ""  # the plugin that proposed it
+    # Where the owner's page may POST an offer of the task to this helper (a
+    # form naming the task's fields, helper_id and next); None when the
+    # helper side takes no offers from pages.
+    offer_url: str | None = None
 
 
 @dataclass(frozen=True)

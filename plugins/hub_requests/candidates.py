@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from hubcore.values import HelperCandidate
+from hubcore.values import HelperCandidate, Task
 
 from .lifecycle import task_for
 from .models import HelpRequest
@@ -23,8 +23,15 @@ NONE_ELIGIBLE = ("No eligible helper was found for this request right now. Try a
 
 @dataclass(frozen=True)
 class Candidates:
+    """The helpers, why there are none, and the task they were found for.
+
+    ``task`` is what the request page sends back with an offer, so the helper
+    side is offered exactly the task it ranked for.
+    """
+
     items: list[HelperCandidate]
     note: str | None
+    task: Task | None = None
 
 
 def candidates_for(request: HelpRequest, limit: int) -> Candidates:
@@ -32,6 +39,7 @@ def candidates_for(request: HelpRequest, limit: int) -> Candidates:
     hook = current_app.extensions["hubcore"].pm.hook.find_helpers
     if not hook.get_hookimpls():
         return Candidates([], NO_PLUGIN)
-    found = [c for batch in hook(task=task_for(request), limit=limit) for c in (batch or ())]
+    task = task_for(request)
+    found = [c for batch in hook(task=task, limit=limit) for c in (batch or ())]
     found.sort(key=lambda c: -c.score)
-    return Candidates(found[:limit], None if found else NONE_ELIGIBLE)
+    return Candidates(found[:limit], None if found else NONE_ELIGIBLE, task)

@@ -9,13 +9,14 @@ task_released and task_completed.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 from hubcore import hookimpl
 from hubcore.cli import export_group, import_group
 from hubcore.identity.permissions import can
 from hubcore.values import NavItem, Permission, PersonDataSection, RetentionRule
 
-from . import commands, demo_data, matching, offers, privacy, vetting
+from . import commands, demo_data, matching, offers, privacy, vetting, views
 from . import models  # noqa: F401  (the tables belong to the metadata)
 from .api import volunteering_api
 from .views import volunteering
@@ -84,7 +85,9 @@ def help_request_created(request):
 
 @hookimpl
 def find_helpers(task, limit):
-    return matching.find_candidates(task, limit, excluded=offers.offered_before(task))
+    found = matching.find_candidates(task, limit, excluded=offers.offered_before(task))
+    url = views.offer_form_url()
+    return [replace(c, offer_url=url) for c in found] if url else found
 
 
 @hookimpl

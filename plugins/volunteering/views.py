@@ -9,7 +9,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -254,6 +263,15 @@ def hours_page():
                                 since=now - timedelta(days=28), now=now)
     return render_template("volunteering/hours.html", report=report,
                            district_name=_district_name)
+
+
+def offer_form_url() -> str | None:
+    """Where another plugin's page posts an offer (``offer_task``); None outside a web request.
+
+    Given to owners in every candidate from ``find_helpers`` as ``offer_url``
+    so their pages can offer a task without knowing this plugin.
+    """
+    return url_for("volunteering.offer_task") if has_request_context() else None
 
 
 @volunteering.post("/volunteering/offers")

@@ -91,7 +91,7 @@ def test_volunteer_signs_up_is_activated_ranked_offered_accepts_and_logs_hours(
     db.session.expire_all()
     volunteer = db.session.execute(sa.select(Volunteer).where(
         Volunteer.email == "nadia@example.org")).scalar_one()
-    # The request's page has no offer button of its own yet: offer as a coordinator would.
+    # Offered through the domain here; test_offer_from_request_page.py offers from the page.
     task = offers.task_from_dict({"owner": "hub_requests", "owner_id": str(request_id),
                                   "district": BOLTON, "needs": ["befriending"],
                                   "dbs_level": "basic"})
