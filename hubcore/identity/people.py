@@ -96,8 +96,12 @@ def person_info(person: Person) -> PersonInfo:
                       location=location, age=age)
 
 
-def _clean_details(details: dict) -> dict:
-    """Normalise contact details; collect every field's problem before refusing."""
+def _clean_details(details: dict, place=None) -> dict:
+    """Normalise contact details; collect every field's problem before refusing.
+
+    ``place`` is ``gazetteer.locate(details["postcode"])`` when the caller has
+    placed the postcode already (intake): it is not looked up twice.
+    """
     from hubcore.districts import gazetteer
 
     clean: dict = {}
@@ -115,7 +119,10 @@ def _clean_details(details: dict) -> dict:
                     problems.update(exc.fields)
             else:
                 clean[key] = None
-    if details.get("postcode"):
+    if place is not None and details.get("postcode") == place.postcode:
+        clean.update(postcode=place.postcode, district_code=place.district_code,
+                     latitude=place.latitude, longitude=place.longitude)
+    elif details.get("postcode"):
         try:
             place = gazetteer.locate(details["postcode"])
         except InvalidInput as exc:
@@ -146,9 +153,12 @@ def _clean_details(details: dict) -> dict:
     return clean
 
 
-def create_person(details: dict, *, actor=None) -> Person:
-    """Create a person from contact details; the postcode sets the district."""
-    clean = _clean_details(details)
+def create_person(details: dict, *, actor=None, place=None) -> Person:
+    """Create a person from contact details; the postcode sets the district.
+
+    ``place``: the postcode already placed by ``gazetteer.locate`` (saves a lookup).
+    """
+    clean = _clean_details(details, place)
     if not clean.get("given_name"):
         raise InvalidInput("Enter the person's first name.",
                            fields={"given_name": ["Enter the person's first name."]})

@@ -4,7 +4,8 @@
 creates the core person, records the consent given (online, or verbally to
 the coordinator on the phone), lets the postcode set the district, triages,
 flags a likely duplicate (never drops it) and audits. Other plugins hear of
-the request (``help_request_created``) only after the transaction commits.
+the request (``help_request_created``) through one job enqueued after the
+transaction commits (``jobs.announce_created``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import aliased
 
-from hubcore import audit
+from hubcore import audit, jobs
 from hubcore.db import db, utcnow
 from hubcore.districts import gazetteer, packs
 from hubcore.errors import HubcoreError, InvalidInput, NotFound
@@ -45,6 +46,8 @@ DUPLICATE_WINDOW = timedelta(days=14)
 NAME_SIMILARITY = 0.85
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U
 _PENDING = "hub_requests.created"
+_HUB_CONTACTS = "hub_requests.hub_contacts"
+ANNOUNCE_JOB = "plugins.hub_requests.jobs.announce_created"
 NAME_MAX, ADDRESS_MAX = 100, 300
 
 
@@ -95,6 +98,7 @@ def submit_request(*, person: dict, needs, circumstances, urgency: str, descript
         family_key=people.name_key(details["family_name"]))
     duplicate = find_duplicate(household, needs, now)
     reference = new_reference(place.district_code)
+    hub_contact(place.district_code)  # read now for the receipt, not under the lock
 
     resident = _person_for(found, details, place, actor)
     people.record_consent(
@@ -116,11 +120,12 @@ def submit_request(*, person: dict, needs, circumstances, urgency: str, descript
         original, why = duplicate
         request.duplicate_of_id, request.duplicate_state = original.id, "suspected"
         request.duplicate_reason = why
+    # The request and its first status change in one flush.
+    request.history.append(StatusChange(from_status=None, to_status="new",
+                                        reason=f"received by {channel}",
+                                        actor_id=request.created_by_id, at=now))
     db.session.add(request)
     db.session.flush()
-    db.session.add(StatusChange(request_id=request.id, from_status=None, to_status="new",
-                                reason=f"received by {channel}", actor_id=request.created_by_id,
-                                at=now))
     audit.record("hub_requests.request.created", "help_request", request.id, actor=actor,
                  district=request.district_code,
                  summary={"reference": request.reference, "channel": channel,
@@ -170,7 +175,7 @@ def _person_for(found: Person | None, details: dict, place, actor) -> Person:
     given = {k: v for k, v in details.items() if v}
     given["postcode"] = place.postcode
     if found is None:
-        return people.create_person(given, actor=actor)
+        return people.create_person(given, actor=actor, place=place)
     changes = {k: v for k, v in given.items() if getattr(found, k, None) in (None, "")}
     if found.postcode != place.postcode:
         changes.update(postcode=place.postcode, address=details["address"] or None)
@@ -179,14 +184,19 @@ def _person_for(found: Person | None, details: dict, place, actor) -> Person:
     return found
 
 
+def _district(code: str):
+    """The district in the running region's pack (read once), else in any pack."""
+    return packs.current_pack().get(code) or packs.district(code)
+
+
 def _district_name(code: str) -> str:
-    found = packs.district(code)
+    found = _district(code)
     return found.name if found else code
 
 
 def new_reference(district_code: str) -> str:
     """A reference a person can read out on the phone: ``BOL-7K3Q``."""
-    found = packs.district(district_code)
+    found = _district(district_code)
     prefix = found.short if found else "HUB"
     for attempt in range(20):
         length = 4 if attempt < 10 else 6
@@ -231,8 +241,12 @@ def find_duplicate(person: Household, needs, now: datetime, *,
         same.append(Person.postcode == person.postcode)
     if not same:
         return None
+    # Only the columns compared: rows of other households at a shared postcode are
+    # read but never built into objects; the one chosen is loaded at the end.
     statement = (
-        sa.select(HelpRequest, Person)
+        sa.select(HelpRequest.id, HelpRequest.needs, HelpRequest.duplicate_state,
+                  HelpRequest.created_at, Person.id.label("person_id"), Person.phone,
+                  Person.email, Person.postcode, Person.name_key, Person.family_name)
         .join(Person, HelpRequest.person_id == Person.id)
         .where(HelpRequest.status.in_(OPEN), HelpRequest.created_at >= now - DUPLICATE_WINDOW,
                sa.or_(*same))
@@ -241,22 +255,23 @@ def find_duplicate(person: Household, needs, now: datetime, *,
     if exclude_id is not None:
         statement = statement.where(HelpRequest.id != exclude_id)
     wanted = set(needs)
-    matches: list[tuple[HelpRequest, str]] = []
-    for other, other_person in db.session.execute(statement).all():
-        if not wanted & set(other.needs or ()):
+    matches = []
+    for row in db.session.execute(statement):
+        if not wanted & set(row.needs or ()):
             continue
-        why = _same_household(person, other_person)
+        why = _same_household(person, row)
         if why:
-            matches.append((other, why))
+            matches.append((row.duplicate_state in ("suspected", "confirmed"),
+                            row.created_at, row.id, why))
     if not matches:
         return None
-    matches.sort(key=lambda m: (m[0].duplicate_state in ("suspected", "confirmed"),
-                                m[0].created_at, m[0].id))
-    return matches[0]
+    *_, request_id, why = min(matches)
+    return db.session.get(HelpRequest, request_id), why
 
 
-def _same_household(a: Household, b: Person) -> str | None:
-    if a.person_id == b.id:
+def _same_household(a: Household, b) -> str | None:
+    """Why ``b`` (a row with the person's id and details) is ``a``'s household, or None."""
+    if a.person_id == b.person_id:
         return "same person"
     if a.phone and a.phone == b.phone:
         return "same phone number"
@@ -275,7 +290,18 @@ def _same_household(a: Household, b: Person) -> str | None:
 
 
 def hub_contact(district_code: str) -> dict:
-    """The district's community hub: name, email and phone people can use."""
+    """The district's community hub: name, email and phone people can use.
+
+    Read once per transaction: intake reads it before its first write, and
+    the receipt, built while the audit log's append lock is held, reuses it.
+    """
+    known = db.session.info.setdefault(_HUB_CONTACTS, {})
+    if district_code not in known:
+        known[district_code] = _read_hub_contact(district_code)
+    return dict(known[district_code])
+
+
+def _read_hub_contact(district_code: str) -> dict:
     hub = db.session.execute(
         sa.select(Organisation)
         .join(OrganisationDistrict, OrganisationDistrict.organisation_id == Organisation.id)
@@ -378,38 +404,36 @@ def request_info(request: HelpRequest) -> HelpRequestInfo:
 
 
 def announce_after_commit(request: HelpRequest) -> None:
-    """Queue ``help_request_created`` for when this transaction commits."""
-    db.session.info.setdefault(_PENDING, []).append(request_info(request))
+    """Announce ``help_request_created`` for this request once this transaction commits."""
+    db.session.info.setdefault(_PENDING, []).append(request.id)  # flushed: it has an id
 
 
 def broadcast_after_commit(session) -> None:
-    """SQLAlchemy ``after_commit`` listener: tell other plugins what was created.
+    """SQLAlchemy ``after_commit`` listener: one job per request created.
 
-    Each implementation runs in an app context of its own (a fresh session),
-    its writes committed when it returns and rolled back if it raises; an
-    exception is logged, never raised to the resident who asked for help.
+    The job (``jobs.announce_created``) runs every plugin's implementation,
+    each in a transaction of its own, off the request path when a worker runs
+    the queue; embedded, rq runs it here, in-process. With no plugin listening
+    nothing is enqueued. A queue that cannot be reached is logged, never
+    raised to the resident: the request is already stored.
     """
-    infos = session.info.pop(_PENDING, None)
-    if not infos:
+    session.info.pop(_HUB_CONTACTS, None)
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
         return
     app = current_app._get_current_object()
-    hook = app.extensions["hubcore"].pm.hook.help_request_created
-    for info in infos:
-        for impl in hook.get_hookimpls():
-            with app.app_context():
-                try:
-                    impl.function(**{name: info for name in impl.argnames})
-                    db.session.commit()
-                except Exception:
-                    db.session.rollback()
-                    log.exception("help_request_created in plugin %s failed for %s",
-                                  impl.plugin_name, info.reference)
-                finally:
-                    db.session.remove()
+    if not app.extensions["hubcore"].pm.hook.help_request_created.get_hookimpls():
+        return
+    for request_id in pending:
+        try:
+            jobs.enqueue(ANNOUNCE_JOB, request_id)
+        except Exception:
+            log.exception("could not enqueue the announcement of help request %s", request_id)
 
 
 def forget_after_rollback(session) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_HUB_CONTACTS, None)
 
 
 def listen(session_class) -> None:
