@@ -110,7 +110,7 @@ def audit_log():
         "audit_log.html", page=page, filters={k: v or "" for k, v in filters.items()},
         errors=errors, districts=_district_choices(current_user),
         summaries={e.seq: json.loads(e.summary) for e in (page.items if page else [])},
-        district_name=_district_name, can_verify=can(current_user, "audit.verify"),
+        district_name=packs.district_name, can_verify=can(current_user, "audit.verify"),
         pages=max(1, -(-page.total // page.per_page)) if page else 1,
     ), (422 if errors else 200)
 
@@ -125,11 +125,6 @@ def audit_verify():
 def _district_choices(account) -> list[tuple[str, str]]:
     held = districts_for(account, "audit.read")
     codes = packs.current_pack().codes if held is ALL_DISTRICTS else sorted(held)
-    return [(code, _district_name(code)) for code in codes]
+    return [(code, packs.district_name(code)) for code in codes]
 
 
-def _district_name(code: str | None) -> str:
-    if not code:
-        return ""
-    found = packs.district(code)
-    return found.name if found else code

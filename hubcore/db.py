@@ -7,6 +7,7 @@ one metadata with one constraint naming convention.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
@@ -26,6 +27,10 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+# Times are stored in UTC and shown to people in UK time.
+LONDON = ZoneInfo("Europe/London")
 
 
 def utcnow() -> datetime:

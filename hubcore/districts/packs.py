@@ -40,8 +40,10 @@ class RegionPack:
         return tuple(d.code for d in self.districts)
 
 
-def available_packs() -> list[str]:
-    return sorted(path.stem for path in PACKS_DIR.glob("*.json"))
+@functools.cache
+def available_packs() -> tuple[str, ...]:
+    """The packs shipped with the platform (files do not change while it runs)."""
+    return tuple(sorted(path.stem for path in PACKS_DIR.glob("*.json")))
 
 
 @functools.cache
@@ -71,9 +73,21 @@ def current_pack() -> RegionPack:
 
 
 def district(code: str) -> District | None:
-    """The district with this ONS code in any shipped pack, or None."""
+    """The district with this ONS code: the running region's first, then any pack."""
+    if has_app_context():
+        found = current_pack().get(code)
+        if found is not None:
+            return found
     for name in available_packs():
         found = load_pack(name).get(code)
         if found is not None:
             return found
     return None
+
+
+def district_name(code: str | None) -> str:
+    """A district's name for people to read; an unknown code is shown as it is."""
+    if not code:
+        return ""
+    found = district(code)
+    return found.name if found else code

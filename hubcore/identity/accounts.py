@@ -119,6 +119,16 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def tokens_of(account: Account, *, active_only: bool = False) -> list[ApiToken]:
+    """The account's tokens, newest first; ``active_only`` drops revoked and expired ones."""
+    statement = sa.select(ApiToken).where(ApiToken.account_id == account.id)
+    if active_only:
+        statement = statement.where(ApiToken.revoked_at.is_(None),
+                                    ApiToken.expires_at > utcnow())
+    return list(db.session.execute(
+        statement.order_by(ApiToken.created_at.desc(), ApiToken.id.desc())).scalars())
+
+
 def account_for_token(secret: str, now: datetime | None = None) -> Account | None:
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None

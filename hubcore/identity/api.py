@@ -22,7 +22,7 @@ from hubcore.api import (
 from hubcore.db import db
 from hubcore.errors import InvalidInput, NotFound
 from hubcore.identity import accounts, people
-from hubcore.identity.models import Account, ApiToken, Organisation, Person
+from hubcore.identity.models import Account, Organisation, Person
 from hubcore.identity.permissions import ALL_DISTRICTS, districts_for, require, require_record
 from hubcore.identity.schemas import (
     AccountSchema,
@@ -71,11 +71,7 @@ def issue_token():
 @identity_api.get("/tokens")
 @operation(summary="List your tokens", tags=TAGS, response=TokenSchema, many=True)
 def list_tokens():
-    me = _me()
-    tokens = db.session.execute(
-        sa.select(ApiToken).where(ApiToken.account_id == me.id).order_by(ApiToken.id.desc())
-    ).scalars().all()
-    return json_response(TokenSchema(many=True).dump(tokens))
+    return json_response(TokenSchema(many=True).dump(accounts.tokens_of(_me())))
 
 
 @identity_api.delete("/tokens/current")

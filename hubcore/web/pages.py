@@ -5,16 +5,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from hubcore.db import db, utcnow
+from hubcore.db import LONDON, db
 from hubcore.errors import InvalidInput, Unauthorised
 from hubcore.identity import accounts
-from hubcore.identity.models import ApiToken
 from hubcore.web import sessions
 from hubcore.web.forms import ChangePasswordForm, LoginForm, show_domain_errors
 from hubcore.web.security import login_limit
@@ -22,7 +19,6 @@ from hubcore.web.security import login_limit
 web = Blueprint("web", __name__)
 web.before_app_request(sessions.expire_if_old)
 log = logging.getLogger(__name__)
-LONDON = ZoneInfo("Europe/London")
 
 
 @web.app_context_processor
@@ -97,12 +93,7 @@ def logout():
 @web.get("/account")
 @login_required
 def account():
-    tokens = db.session.execute(
-        sa.select(ApiToken)
-        .where(ApiToken.account_id == current_user.id, ApiToken.revoked_at.is_(None),
-               ApiToken.expires_at > utcnow())
-        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
-    ).scalars().all()
+    tokens = accounts.tokens_of(current_user, active_only=True)
     return render_template("account.html", account=current_user, tokens=tokens)
 
 

@@ -103,7 +103,7 @@ def submit_request(*, person: dict, needs, circumstances, urgency: str, descript
     resident = _person_for(found, details, place, actor)
     people.record_consent(
         resident, purpose=CONSENT_PURPOSE,
-        scope=f"{_district_name(place.district_code)} community hub and the helpers it arranges",
+        scope=f"{packs.district_name(place.district_code)} community hub and the helpers it arranges",
         method="verbal" if channel == "phone" else "online",
         recorded_by=actor if channel == "phone" else None, given_at=now)
     request = HelpRequest(
@@ -184,19 +184,9 @@ def _person_for(found: Person | None, details: dict, place, actor) -> Person:
     return found
 
 
-def _district(code: str):
-    """The district in the running region's pack (read once), else in any pack."""
-    return packs.current_pack().get(code) or packs.district(code)
-
-
-def _district_name(code: str) -> str:
-    found = _district(code)
-    return found.name if found else code
-
-
 def new_reference(district_code: str) -> str:
     """A reference a person can read out on the phone: ``BOL-7K3Q``."""
-    found = _district(district_code)
+    found = packs.district(district_code)
     prefix = found.short if found else "HUB"
     for attempt in range(20):
         length = 4 if attempt < 10 else 6
@@ -308,7 +298,7 @@ def _read_hub_contact(district_code: str) -> dict:
         .where(OrganisationDistrict.district_code == district_code, Organisation.kind == "hub")
         .order_by(Organisation.id).limit(1)
     ).scalar_one_or_none()
-    name = _district_name(district_code)
+    name = packs.district_name(district_code)
     if hub is None:
         return {"name": f"{name} Community Hub", "email": None, "phone": None,
                 "district": district_code, "district_name": name}

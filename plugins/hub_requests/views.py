@@ -235,8 +235,7 @@ def queue_page():
               r.is_overdue(now)) for r in rows]
     return render_template(
         "hub_requests/queue.html", items=items, districts=districts, district=district,
-        district_name=packs.district(district).name if district and packs.district(district)
-        else None,
+        district_name=packs.district_name(district) or None,
         status=status, priority=priority, overdue=overdue, statuses=lifecycle.STATUS_LABELS,
         priorities=PRIORITIES, needs=NEEDS,
         counts=queue.queue_counts(held, now=now, district=district),

@@ -24,7 +24,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import sqlalchemy as sa
@@ -32,7 +31,7 @@ from flask import current_app
 from geopy.distance import great_circle
 from scipy.spatial import cKDTree
 
-from hubcore.db import db, utcnow
+from hubcore.db import LONDON, db, utcnow
 from hubcore.districts import packs
 from hubcore.districts.outcodes import load_outcodes
 from hubcore.values import HelperCandidate, ScoreComponent, Task
@@ -40,7 +39,6 @@ from hubcore.values import HelperCandidate, ScoreComponent, Task
 from .models import DAYS, DBS_LEVELS, SKILLS, SLOTS, Assignment, Offer, Volunteer
 
 SOURCE = "volunteering"
-LONDON = ZoneInfo("Europe/London")
 EARTH_RADIUS_KM = 6371.009  # geopy's great_circle radius: the same distances
 DBS_RANK = {level: rank for rank, level in enumerate(DBS_LEVELS)}
 DBS_VALID_DAYS = 3 * 365  # a check older than three years no longer counts

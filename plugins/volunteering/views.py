@@ -7,7 +7,6 @@ CSRF-protected by the web shell; the public form works without JavaScript.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -37,7 +36,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from hubcore.api import load
-from hubcore.db import db, utcnow
+from hubcore.db import LONDON, db, utcnow
 from hubcore.districts import packs
 from hubcore.errors import Conflict, HubcoreError, InvalidInput
 from hubcore.identity.permissions import can, districts_for, require, require_record
@@ -56,7 +55,6 @@ SKILL_LABELS = {"driving": "Driving", "shopping": "Shopping",
                 "befriending": "Befriending (phone or visits)", "dog_walking": "Dog walking",
                 "practical_tasks": "Practical tasks", "admin": "Admin and office work",
                 "languages": "Interpreting or translating"}
-LONDON = ZoneInfo("Europe/London")
 DAY_NAMES = dict(zip(DAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
                             "Saturday", "Sunday"), strict=True))
 
@@ -176,12 +174,9 @@ def volunteer_list():
     reviews = (vetting.dbs_review_due(districts_for(current_user, VERIFY))
                if districts_for(current_user, VERIFY) else [])
     return render_template("volunteering/volunteers.html", volunteers=shown, status=status,
-                           statuses=STATUSES, reviews=reviews, district_name=_district_name)
+                           statuses=STATUSES, reviews=reviews, district_name=packs.district_name)
 
 
-def _district_name(code: str) -> str:
-    district = packs.district(code)
-    return district.name if district else code
 
 
 def _volunteer_page(volunteer, *, dbs_form=None, status_form=None, status=200):
@@ -192,7 +187,7 @@ def _volunteer_page(volunteer, *, dbs_form=None, status_form=None, status=200):
         "volunteering/volunteer.html", volunteer=volunteer, dbs_form=dbs_form,
         status_form=status_form or StatusForm(formdata=None),
         transitions=vetting.TRANSITIONS[volunteer.status], skill_labels=SKILL_LABELS,
-        effective_level=vetting.effective_level(volunteer), district_name=_district_name,
+        effective_level=vetting.effective_level(volunteer), district_name=packs.district_name,
         can_manage=_can(MANAGE, volunteer), can_verify=_can(VERIFY, volunteer)), status
 
 
@@ -262,7 +257,7 @@ def hours_page():
     report = hours.hours_report(districts_for(current_user, HOURS),
                                 since=now - timedelta(days=28), now=now)
     return render_template("volunteering/hours.html", report=report,
-                           district_name=_district_name)
+                           district_name=packs.district_name)
 
 
 def offer_form_url() -> str | None:
