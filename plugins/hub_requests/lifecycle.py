@@ -18,7 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from hubcore import audit
 from hubcore.db import db, utcnow
 from hubcore.districts import packs
-from hubcore.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from hubcore.errors import Conflict, InvalidInput, PreconditionFailed
 from hubcore.values import HelperCandidate, Task
 
 from . import triage
@@ -57,13 +57,6 @@ STATUS_LABELS = {
     "in_progress": "In progress", "completed": "Completed", "closed": "Closed",
     "cancelled": "Cancelled",
 }
-
-
-def get_request(request_id: int) -> HelpRequest:
-    request = db.session.get(HelpRequest, request_id)
-    if request is None:
-        raise NotFound("No such help request.")
-    return request
 
 
 def find_by_reference(reference: str) -> HelpRequest | None:
@@ -388,13 +381,21 @@ def task_for(request: HelpRequest) -> Task:
 
 
 def request_for_task(task: Task) -> HelpRequest | None:
-    """The request behind ``task`` if this plugin owns it, else None."""
+    """The request behind ``task`` if this plugin owns it, else None.
+
+    The task must name a district the request is visible in: the helper
+    side checks its caller's permission against the task's district, so a
+    task naming another district must not reach this district's request.
+    """
     if task.owner != OWNER:
         return None
     try:
-        return db.session.get(HelpRequest, int(task.owner_id))
+        found = db.session.get(HelpRequest, int(task.owner_id))
     except ValueError:
         return None
+    if found is None or task.district not in found.visible_districts():
+        return None
+    return found
 
 
 def _refuse_if_finished(request: HelpRequest) -> None:

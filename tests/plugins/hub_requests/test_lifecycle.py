@@ -254,3 +254,16 @@ def test_a_task_owned_by_another_plugin_is_not_ours(submit):
 
     submit()
     assert lifecycle.request_for_task(Task("volunteering", "1", WIGAN, ("food",))) is None
+
+
+def test_a_task_naming_another_district_does_not_reach_the_request(submit):
+    """The helper side checks its caller against the task's district: a task
+    made up with another district must not move this district's request."""
+    from hubcore.values import Task
+
+    request = submit()
+    assert request.district_code != WIGAN
+    forged = Task("hub_requests", str(request.id), WIGAN, ("food",))
+    assert lifecycle.request_for_task(forged) is None
+    genuine = lifecycle.task_for(request)
+    assert lifecycle.request_for_task(genuine) is request
