@@ -83,9 +83,6 @@ def dump_request(found: HelpRequest, now=None) -> dict:
                                                      escalated=found.escalated)
     body["overdue"] = found.is_overdue(now)
     body["allowed_transitions"] = list(lifecycle.allowed_transitions(found))
-    body["duplicate_of"] = ({"id": found.duplicate_of.id,
-                             "reference": found.duplicate_of.reference}
-                            if found.duplicate_of is not None else None)
     if found.person is not None and found.person.erased_at is not None:
         body["person"] = {"id": found.person.id, "given_name": "Erased", "family_name": ""}
     return body

@@ -27,7 +27,7 @@ from hubcore.errors import HubcoreError, InvalidInput, NotFound
 from hubcore.identity import people
 from hubcore.identity.models import Organisation, OrganisationDistrict, Person
 from hubcore.identity.permissions import require
-from hubcore.values import HelpRequestInfo, Location
+from hubcore.values import HelpRequestInfo
 
 from . import triage
 from .models import (
@@ -382,10 +382,7 @@ def repeat_due(now: datetime) -> int:
 
 
 def request_info(request: HelpRequest) -> HelpRequestInfo:
-    resident = request.person
-    location = (Location(resident.latitude, resident.longitude)
-                if resident is not None and resident.latitude is not None
-                and resident.longitude is not None else None)
+    location = people.person_info(request.person).location if request.person else None
     return HelpRequestInfo(
         id=request.id, reference=request.reference, district=request.district_code,
         person_id=request.person_id, needs=tuple(request.needs),

@@ -19,6 +19,7 @@ from hubcore import audit
 from hubcore.db import db, utcnow
 from hubcore.districts import packs
 from hubcore.errors import Conflict, InvalidInput, PreconditionFailed
+from hubcore.identity import people
 from hubcore.values import HelperCandidate, Task
 
 from . import triage
@@ -367,13 +368,8 @@ def log_call(request: HelpRequest, outcome: str, notes: str = "", *, actor,
 
 def task_for(request: HelpRequest) -> Task:
     """The plain value the helper side (``find_helpers``, ``task_*``) gets for a request."""
-    from hubcore.values import Location
-
     level, regulated = triage.helper_requirements(request.needs)
-    resident = request.person
-    location = (Location(resident.latitude, resident.longitude)
-                if resident is not None and resident.latitude is not None
-                and resident.longitude is not None else None)
+    location = people.person_info(request.person).location if request.person else None
     return Task(owner=OWNER, owner_id=str(request.id), district=request.district_code,
                 needs=tuple(request.needs), location=location, due_at=request.due_at,
                 priority=int(request.priority[1]), dbs_level=level,
