@@ -194,21 +194,25 @@ def find_person(details: dict) -> Person | None:
     ).scalar_one_or_none()
 
 
-def find_or_create_person(details: dict, *, actor=None) -> tuple[Person, bool]:
-    """Return (person, created). A found person's missing details are filled in."""
+def find_or_create_person(details: dict, *, actor=None, place=None) -> tuple[Person, bool]:
+    """Return (person, created). A found person's missing details are filled in.
+
+    ``place``: the postcode already placed by ``gazetteer.locate`` (saves a lookup).
+    """
     found = find_person(details)
     if found is None:
-        return create_person(details, actor=actor), True
+        return create_person(details, actor=actor, place=place), True
     fill = {k: v for k, v in details.items() if v and getattr(found, k, None) in (None, "")}
     if fill:
-        update_person(found, fill, actor=actor)
+        update_person(found, fill, actor=actor, place=place)
     return found, False
 
 
-def update_person(person: Person, changes: dict, *, actor=None) -> Person:
+def update_person(person: Person, changes: dict, *, actor=None, place=None) -> Person:
+    """Change a person's details; ``place`` as for ``create_person``."""
     if person.erased_at is not None:
         raise NotFound("This person's record was erased.")
-    clean = _clean_details(changes)
+    clean = _clean_details(changes, place)
     for key, value in clean.items():
         setattr(person, key, value)
     person.name_key = name_key(person.given_name, person.family_name)

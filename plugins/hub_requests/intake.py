@@ -180,7 +180,7 @@ def _person_for(found: Person | None, details: dict, place, actor) -> Person:
     if found.postcode != place.postcode:
         changes.update(postcode=place.postcode, address=details["address"] or None)
     if changes:
-        people.update_person(found, changes, actor=actor)
+        people.update_person(found, changes, actor=actor, place=place)
     return found
 
 

@@ -192,8 +192,14 @@ def sign_up(details: dict, *, actor=None) -> SignUpResult:
     problems: dict[str, list[str]] = {}
     if details.get("consent") is not True:
         problems["consent"] = ["Tick the box to agree that we may store your details."]
+    placed: list = []
+
+    def locate(raw: str):  # remembered, so the core person reuses it
+        placed.append(locate_postcode(raw))
+        return placed[-1]
+
     try:
-        clean = clean_details(details)
+        clean = clean_details(details, locate=locate)
     except InvalidInput as exc:
         problems = {**exc.fields, **problems}
     if problems:
@@ -203,7 +209,7 @@ def sign_up(details: dict, *, actor=None) -> SignUpResult:
         raise duplicate_error(found)
     person, _created = people.find_or_create_person(
         {k: clean.get(k) for k in ("given_name", "family_name", "email", "phone", "postcode")},
-        actor=actor)
+        actor=actor, place=placed[-1] if placed else None)
     people.record_consent(person, purpose=CONSENT_PURPOSE, scope=CONSENT_SCOPE,
                           method="online" if actor is None else "verbal", recorded_by=actor)
     now = utcnow()

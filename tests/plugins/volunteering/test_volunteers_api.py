@@ -255,3 +255,19 @@ def test_edit_to_a_postcode_outside_the_region_is_invalid_input(client, as_role,
     response = coord.client.patch(f"/api/v1/volunteers/{vid}", json={"postcode": "SW1A 1AA"},
                                   headers={"If-Match": etag})
     assert response.status_code == 422 and "postcode" in response.get_json()["errors"]
+
+
+def test_sign_up_places_the_postcode_once(app, db, monkeypatch):
+    """The volunteer and their core person share one gazetteer look-up (a
+    configured geocoder may be a remote, rate-limited service)."""
+    from hubcore.districts import gazetteer
+    from plugins.volunteering import signup
+    from tests.plugins.volunteering.conftest import signup_body
+
+    calls = []
+    real = gazetteer.locate
+    monkeypatch.setattr(gazetteer, "locate", lambda postcode: calls.append(postcode)
+                        or real(postcode))
+    result = signup.sign_up(signup_body(email="once@example.org", phone="07700 900555"))
+    assert result.volunteer.district_code == "E08000001"
+    assert calls == ["BL2 1AA"]
