@@ -172,14 +172,15 @@ def _create_offer(task: Task, volunteer: Volunteer, *, score: float, overflow: b
                  district=task.district,
                  summary={"task": _key(task.owner, task.owner_id), "volunteer_id": volunteer.id,
                           "overflow": overflow, "expires_at": offer.expires_at.isoformat()})
-    _tell(volunteer, "A task for you",
+    tell_volunteer(volunteer, "A task for you",
           f"There is a task near you ({', '.join(n.replace('_', ' ') for n in task.needs)}). "
           f"Sign in and open My tasks to accept or decline it by "
           f"{offer.expires_at:%H:%M on %d %B} (UTC).")
     return offer
 
 
-def _tell(volunteer: Volunteer, subject: str, body: str) -> None:
+def tell_volunteer(volunteer: Volunteer, subject: str, body: str) -> None:
+    """Write to the volunteer by email, else by text, through the core outbox."""
     if volunteer.email:
         notify.queue_message("email", volunteer.email, subject, body,
                              person_id=volunteer.person_id)

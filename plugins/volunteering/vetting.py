@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from hubcore import audit, notify
+from hubcore import audit
 from hubcore.db import db, utcnow
 from hubcore.errors import Conflict, InvalidInput, NotFound
 from hubcore.identity import accounts
@@ -106,7 +106,7 @@ def change_status(volunteer: Volunteer, to: str, *, actor, reason: str = "") -> 
                  district=volunteer.district_code,
                  summary={"from": before, "to": to, "reason_given": bool(reason)})
     if to == "active" and before == "applied":
-        _tell(volunteer, "You are now a volunteer",
+        offers.tell_volunteer(volunteer, "You are now a volunteer",
               "A coordinator has checked your details and you are now an active volunteer. "
               "We will send you offers of tasks that suit you; you can accept or decline "
               "each one.")
@@ -135,14 +135,6 @@ def _give_account(volunteer: Volunteer, *, actor) -> None:
     ).scalar_one_or_none()
     if hub is not None:
         accounts.add_membership(account, hub, "volunteer", actor=actor)
-
-
-def _tell(volunteer: Volunteer, subject: str, body: str) -> None:
-    if volunteer.email:
-        notify.queue_message("email", volunteer.email, subject, body,
-                             person_id=volunteer.person_id)
-    elif volunteer.phone:
-        notify.queue_message("sms", volunteer.phone, "", body, person_id=volunteer.person_id)
 
 
 def verify_dbs(volunteer: Volunteer, *, level: str, certificate_number: str | None,
