@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         Permission,
         PersonDataSection,
         PersonInfo,
+        RequestAction,
         RetentionRule,
         RiskSignal,
         ServiceSuggestion,
@@ -113,6 +114,18 @@ def help_request_created(request: HelpRequestInfo) -> None:
     own: the caller commits what it wrote when it returns and rolls it back if
     it raises. Return values are ignored; an exception is logged, not raised.
     Keep it quick (enqueue a job for slow work): it runs after every intake.
+    """
+
+
+@hookspec
+def help_request_actions(request: HelpRequestInfo, user: Account) -> list[RequestAction]:
+    """Return links the plugin offers on an open help request's page, for ``user``.
+
+    Called by the plugin that owns help requests each time the page of an
+    open request is shown (e.g. a grants plugin offers "Apply for a hardship
+    grant", prefilled for ``request.person_id``). Return only actions that
+    apply to this request and that ``user`` may take in ``request.district``;
+    an empty list otherwise. Read only: never change anything here.
     """
 
 

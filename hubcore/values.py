@@ -89,7 +89,7 @@ class HelperCandidate:
 
 @dataclass(frozen=True)
 class HelpRequestInfo:
-    """What other plugins may know about a newly created help request."""
+    """What other plugins may know about a help request (new, or shown on its page)."""
 
     id: int
     reference: str
@@ -100,6 +100,19 @@ class HelpRequestInfo:
     priority: str = "P4"
     due_at: datetime | None = None
     location: Location | None = None
+
+
+@dataclass(frozen=True)
+class RequestAction:
+    """A link another plugin offers on a help request's page.
+
+    ``url`` is a page on this site (followed with GET, e.g. a form prefilled
+    for the person); ``hint`` says in a sentence what happens there.
+    """
+
+    label: str
+    url: str
+    hint: str = ""
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,17 @@ from wtforms.fields.choices import SelectChoice
 from hubcore.db import db, utcnow
 from hubcore.districts import packs
 from hubcore.errors import HubcoreError, InvalidInput
-from hubcore.identity.permissions import ALL_DISTRICTS, districts_for, require, require_record
+from hubcore.identity.permissions import (
+    ALL_DISTRICTS,
+    can,
+    districts_for,
+    require,
+    require_record,
+)
 from hubcore.web.forms import show_domain_errors
 from hubcore.web.security import public_limit
 
-from . import candidates, intake, lifecycle, queue, services, triage
+from . import actions, candidates, intake, lifecycle, queue, services, triage
 from .api import READ, WRITE, request_in_scope
 from .models import (
     CALL_OUTCOMES,
@@ -65,6 +71,10 @@ def _options(labels: dict[str, str]) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in labels.items()]
 
 
+RECURRENCE_CHOICES = {"none": "No, just once", "weekly": "Every week",
+                      "fortnightly": "Every two weeks"}
+
+
 class AskForHelpForm(FlaskForm):
     """What a resident tells us; every rule is checked by ``intake.submit_request``."""
 
@@ -94,8 +104,7 @@ class AskForHelpForm(FlaskForm):
 
 
 class PhoneIntakeForm(AskForHelpForm):
-    recurrence = SelectField("Does this need come back?", choices=_options({
-        "none": "No, just once", "weekly": "Every week", "fortnightly": "Every two weeks"}),
+    recurrence = SelectField("Does this need come back?", choices=_options(RECURRENCE_CHOICES),
                              validate_choice=False)
     consent = BooleanField("The person agreed on the phone that the hub may use these details "
                            "to arrange help, and share them with the volunteers and services "
@@ -134,6 +143,30 @@ class CallForm(FlaskForm):
 
 class DuplicateForm(VersionedForm):
     reason = StringField("Reason (optional)")
+
+
+class ChangeRequestForm(VersionedForm):
+    """A coordinator's corrections; every rule is checked by ``lifecycle.update_request``."""
+
+    needs = SelectMultipleField("What help is needed?", choices=_options(NEEDS),
+                                description="Select all that apply.", validate_choice=False)
+    circumstances = SelectMultipleField("Which of these apply to the person?",
+                                        choices=_options(CIRCUMSTANCES),
+                                        description="Select all that apply.",
+                                        validate_choice=False)
+    urgency = RadioField("How soon is help needed?", choices=_options(URGENCIES),
+                         validate_choice=False)
+    description = TextAreaField("In their words",
+                                description="Up to 2000 characters. Do not include bank "
+                                            "details.")
+    recurrence = SelectField("Does this need come back?", choices=_options(RECURRENCE_CHOICES),
+                             validate_choice=False)
+
+
+class OverflowForm(VersionedForm):
+    overflow_district = SelectField("Share with", validate_choice=False,
+                                    description="The hub you choose sees the request in its "
+                                                "queue and can work on it too.")
 
 
 # -- The public form -------------------------------------------------------------------
@@ -256,6 +289,15 @@ def _render_request(found, status_code: int = 200, **forms):
     now = utcnow()
     version = str(found.version)
     suggestions = candidates.candidates_for(found, 5) if found.is_open else None
+    # formdata=None: a fresh form shows the request as stored, even when this
+    # page is shown again after another form's POST.
+    change_form = forms.get("change_form") or ChangeRequestForm(
+        formdata=None, prefix="edit", version=version, needs=list(found.needs),
+        circumstances=list(found.circumstances), urgency=found.urgency,
+        description=found.description or "", recurrence=found.recurrence)
+    overflow_form = forms.get("overflow_form") or _overflow_form(
+        found, formdata=None, version=version,
+        overflow_district=found.overflow_district_code or "")
     return render_template(
         "hub_requests/request.html", r=found, now=now, labels=lifecycle.labels(),
         effective=triage.effective_score(found.score, found.created_at, now,
@@ -264,7 +306,10 @@ def _render_request(found, status_code: int = 200, **forms):
         allowed=lifecycle.allowed_transitions(found), suggestions=suggestions,
         routes=services.suggestions_for(found) if found.is_open else {},
         can_write=_can_write(found), hub=intake.hub_contact(found.district_code),
-        recurrences=RECURRENCES,
+        can_share=can(current_user, WRITE, found.district_code),
+        shared_with=packs.district_name(found.overflow_district_code) or None,
+        actions=actions.actions_for(found, current_user),
+        recurrences=RECURRENCES, change_form=change_form, overflow_form=overflow_form,
         transition_form=forms.get("transition_form") or TransitionForm(prefix="move",
                                                                        version=version),
         priority_form=forms.get("priority_form") or PriorityForm(prefix="priority",
@@ -282,6 +327,35 @@ def _render_request(found, status_code: int = 200, **forms):
 def _can_write(found) -> bool:
     held = districts_for(current_user, WRITE)
     return held is ALL_DISTRICTS or any(d in held for d in found.visible_districts())
+
+
+def _overflow_form(found, **kwargs) -> OverflowForm:
+    """The sharing form, offering the request's neighbouring districts by name."""
+    form = OverflowForm(prefix="share", **kwargs)
+    own = packs.district(found.district_code)
+    neighbours = sorted(((code, packs.district_name(code)) for code in
+                         (own.neighbours if own else ())), key=lambda n: n[1])
+    form.overflow_district.choices = [SelectChoice("", "Not shared"),
+                                      *(SelectChoice(c, name) for c, name in neighbours)]
+    return form
+
+
+def _changes(found, form: ChangeRequestForm) -> dict:
+    """Only what the coordinator changed, so an untouched field re-triages nothing."""
+    submitted = {"needs": form.needs.data or [], "circumstances": form.circumstances.data or [],
+                 "urgency": form.urgency.data or "",
+                 "description": (form.description.data or "").replace("\r\n", "\n").strip(),
+                 "recurrence": form.recurrence.data or ""}
+    stored = {"needs": found.needs, "circumstances": found.circumstances,
+              "urgency": found.urgency, "description": found.description or "",
+              "recurrence": found.recurrence}
+    changes = {}
+    for key, value in submitted.items():
+        same = (set(value) == set(stored[key])) if isinstance(value, list) else (
+            value == stored[key])
+        if not same:
+            changes[key] = value
+    return changes
 
 
 def _act(request_id: int, form_name: str, form, action):
@@ -362,6 +436,35 @@ def call(request_id: int):
                            actor=current_user)
         return "Call logged."
     return _act(request_id, "call_form", CallForm(prefix="call"), run)
+
+
+@hub_requests.post("/hub-requests/<int:request_id>/edit")
+@login_required
+def change(request_id: int):
+    def run(found, form):
+        changes = _changes(found, form)
+        lifecycle.update_request(found, changes, actor=current_user)  # a finished one: 409
+        if not changes:
+            return "Nothing was changed."
+        triaged = {"needs", "circumstances", "urgency"} & set(changes)
+        return f"{found.reference} is updated." + (
+            f" Triage now says {found.priority}." if triaged else "")
+    return _act(request_id, "change_form", ChangeRequestForm(prefix="edit"), run)
+
+
+@hub_requests.post("/hub-requests/<int:request_id>/overflow")
+@login_required
+def overflow(request_id: int):
+    found = request_in_scope(request_id, WRITE)
+    require(current_user, WRITE, found.district_code)  # only the owning district shares it
+
+    def run(found, form):
+        district = form.overflow_district.data or None
+        lifecycle.update_request(found, {"overflow_district": district}, actor=current_user)
+        if district is None:
+            return f"{found.reference} is not shared with another hub."
+        return f"{found.reference} is shared with the {packs.district_name(district)} hub."
+    return _act(request_id, "overflow_form", _overflow_form(found), run)
 
 
 @hub_requests.post("/hub-requests/<int:request_id>/duplicate/<any(confirm, dismiss):decision>")

@@ -107,3 +107,35 @@ def test_a_request_page_with_a_duplicate_is_accessible(page, make_account, sign_
     page.goto(f"/hub-requests/{second.id}")
     page.get_by_role("heading", name="Possible duplicate").wait_for()
     axe_check(page)
+
+
+def test_changing_and_sharing_a_request_on_its_page_with_the_keyboard(page, make_account,
+                                                                      sign_in, submit,
+                                                                      axe_check):
+    request = submit(needs=["food"], circumstances=[], urgency="not_urgent")
+    sign_in(page, make_account("coordinator", (BOLTON,)).email)
+    page.goto(f"/hub-requests/{request.id}")
+    page.get_by_role("group", name="What help is needed?").get_by_label(
+        "Food", exact=True).uncheck()
+    page.get_by_role("button", name="Save the changes").click()
+    summary = page.get_by_role("alert")
+    summary.wait_for()
+    assert focused(page)["id"] == "error-summary"
+    axe_check(page)  # the change form with its errors
+
+    summary.get_by_role("link", name=re.compile("Choose at least one")).click()
+    assert focused(page)["id"] == "edit-needs"
+    page.keyboard.press("Space")  # food again
+    page.keyboard.press("Tab")
+    page.keyboard.press("Space")  # and medication
+    assert tab_to(page, lambda el: el["text"] == "Save the changes")["indicated"]
+    page.keyboard.press("Enter")
+    page.get_by_role("status").filter(has_text=f"{request.reference} is updated").wait_for()
+
+    share = tab_to(page, lambda el: el["id"] == "share-overflow_district", limit=80)
+    assert share["indicated"]
+    page.get_by_label("Share with").select_option(label="Bury")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.get_by_role("status").filter(has_text="shared with the Bury hub").wait_for()
+    axe_check(page)
