@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask import has_request_context
-from sqlalchemy.orm import Mapped, make_transient_to_detached, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from hubcore.db import UTCDateTime, db, utcnow
 
@@ -132,6 +132,18 @@ def _actor_from_context():
     return current_user if getattr(current_user, "is_authenticated", False) else None
 
 
+@dataclass(frozen=True)
+class Pending:
+    """One entry to append, as ``record`` takes it; ``record_many`` appends several."""
+
+    action: str
+    entity_type: str
+    entity_id: object = None
+    actor: object = None
+    district: str | None = None
+    summary: dict | None = None
+
+
 def record(action: str, entity_type: str, entity_id=None, *, actor=None,
            district: str | None = None, summary: dict | None = None) -> AuditEntry:
     """Append one entry in the caller's transaction (it commits with the change).
@@ -139,32 +151,50 @@ def record(action: str, entity_type: str, entity_id=None, *, actor=None,
     ``actor`` defaults to the signed-in account of the current request, else
     "system". ``summary`` is redacted before it is stored.
     """
-    actor = actor if actor is not None else _actor_from_context()
+    return record_many([Pending(action, entity_type, entity_id, actor, district, summary)])[0]
+
+
+def record_many(entries: list[Pending]) -> list[AuditEntry]:
+    """Append several entries at once, in order, in the caller's transaction.
+
+    One lock, one read of the tail and one insert for all of them: a write
+    path that records several things (a person, their consent, their request)
+    holds the append lock for the least time when it records them together,
+    after its own inserts.
+    """
     session = db.session()
     session.flush()  # the caller's pending changes first, as before any query
     seq, prev_hash = _next_link(session)
-    values = dict(
-        seq=seq, at=utcnow(),
-        actor_id=getattr(actor, "id", None),
-        actor_label=(f"account:{actor.id}" if actor is not None else "system"),
-        action=action, entity_type=entity_type,
-        entity_id=None if entity_id is None else str(entity_id),
-        district_code=district,
-        summary=json.dumps(redact(summary), sort_keys=True, ensure_ascii=False),
-        prev_hash=prev_hash,
-    )
-    values["hash"] = entry_hash(**values)
-    # A Core insert, then the entry joins the session as persistent: half the cost
-    # of an ORM flush, and appending is on every write path.
-    entry = AuditEntry(**values)
-    entry.id = session.connection().execute(_INSERT_ENTRY, values).scalar_one()
-    make_transient_to_detached(entry)
-    session.add(entry)
-    session.info[_CHAIN_TAIL] = (_innermost_transaction(session), entry.seq, entry.hash)
-    return entry
+    default_actor = _actor_from_context()
+    rows = []
+    for pending in entries:
+        actor = pending.actor if pending.actor is not None else default_actor
+        values = dict(
+            seq=seq, at=utcnow(),
+            actor_id=getattr(actor, "id", None),
+            actor_label=(f"account:{actor.id}" if actor is not None else "system"),
+            action=pending.action, entity_type=pending.entity_type,
+            entity_id=None if pending.entity_id is None else str(pending.entity_id),
+            district_code=pending.district,
+            summary=json.dumps(redact(pending.summary), sort_keys=True, ensure_ascii=False),
+            prev_hash=prev_hash,
+        )
+        values["hash"] = prev_hash = entry_hash(**values)
+        rows.append(values)
+        seq += 1
+    # One Core insert: a fraction of the cost of an ORM flush, and appending is on
+    # every write path. The entries returned are plain copies, never saved again.
+    ids = session.connection().execute(_INSERT_ENTRIES, rows).scalars().all()
+    made = [AuditEntry(id=entry_id, **values) for entry_id, values in zip(ids, rows, strict=True)]
+    if made:
+        session.info[_CHAIN_TAIL] = (_innermost_transaction(session), made[-1].seq,
+                                     made[-1].hash)
+    return made
 
 
-_INSERT_ENTRY = AuditEntry.__table__.insert().returning(AuditEntry.__table__.c.id)
+# One statement for any number of entries; the ids come back in the rows' order.
+_INSERT_ENTRIES = AuditEntry.__table__.insert().returning(AuditEntry.__table__.c.id,
+                                                          sort_by_parameter_order=True)
 _CHAIN_TAIL = "hubcore.audit.chain_tail"
 
 
@@ -184,10 +214,11 @@ def _next_link(session) -> tuple[int, str]:
     if cached is not None and cached[0] is _innermost_transaction(session):
         return cached[1] + 1, cached[2]
     _serialise_appenders(session)
-    last = session.execute(
-        sa.select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
-    ).first()
+    last = session.connection().execute(_TAIL).first()
     return (last.seq + 1, last.hash) if last else (1, GENESIS_HASH)
+
+
+_TAIL = sa.select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
 
 
 def select_entries(districts: frozenset[str] | None, *, entity_type: str | None = None,
@@ -210,6 +241,8 @@ def select_entries(districts: frozenset[str] | None, *, entity_type: str | None 
 
 
 ADVISORY_LOCK_KEY = 0x4855_4243  # "HUBC"
+_ADVISORY_LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)")
+_TAKE_WRITE_LOCK = sa.text("UPDATE audit_entries SET seq = seq WHERE 1 = 0")
 
 
 def _serialise_appenders(session) -> None:
@@ -220,11 +253,12 @@ def _serialise_appenders(session) -> None:
     advisory lock for this; on SQLite a write that changes nothing takes the
     database's write lock, which other writers wait for.
     """
-    dialect = session.get_bind().dialect.name
+    connection = session.connection()
+    dialect = connection.dialect.name
     if dialect == "postgresql":
-        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+        connection.execute(_ADVISORY_LOCK, {"key": ADVISORY_LOCK_KEY})
     elif dialect == "sqlite":
-        session.execute(sa.text("UPDATE audit_entries SET seq = seq WHERE 1 = 0"))
+        connection.execute(_TAKE_WRITE_LOCK)
 
 
 @dataclass(frozen=True)

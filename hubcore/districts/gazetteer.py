@@ -123,11 +123,7 @@ def lookup(query: str, *, field: str = "postcode") -> PostcodeLocation:
     full = postcodes.is_full_postcode(query)
     outward = query.split(" ", 1)[0]
     if full:
-        row = db.session.execute(
-            sa.select(GazetteerPostcode.latitude, GazetteerPostcode.longitude,
-                      GazetteerPostcode.district_code)
-            .where(GazetteerPostcode.postcode == query)
-        ).one_or_none()
+        row = db.session.connection().execute(_FIND_POSTCODE, {"postcode": query}).first()
         if row is not None:
             if pack.get(row.district_code) is None:
                 raise _outside(query, pack, field)
@@ -140,6 +136,12 @@ def lookup(query: str, *, field: str = "postcode") -> PostcodeLocation:
     if postcodes.postcode_area(outward) not in table.areas:
         raise _outside(query, pack, field)
     return _geocode(query, pack, table, field)
+
+
+# Built once: every intake and sign-up places a postcode.
+_FIND_POSTCODE = (sa.select(GazetteerPostcode.latitude, GazetteerPostcode.longitude,
+                            GazetteerPostcode.district_code)
+                  .where(GazetteerPostcode.postcode == sa.bindparam("postcode")))
 
 
 def _outside(query: str, pack: RegionPack, field: str) -> PostcodeOutsideRegion:

@@ -158,18 +158,29 @@ def create_person(details: dict, *, actor=None, place=None) -> Person:
 
     ``place``: the postcode already placed by ``gazetteer.locate`` (saves a lookup).
     """
+    person = new_person(details, place=place)
+    db.session.add(person)
+    db.session.flush()
+    audit.record_many([person_created(person, actor)])
+    return person
+
+
+def new_person(details: dict, *, place=None) -> Person:
+    """A checked person, not yet saved: for a write path that saves several
+    records in one flush and then records ``person_created`` with the rest."""
     clean = _clean_details(details, place)
     if not clean.get("given_name"):
         raise InvalidInput("Enter the person's first name.",
                            fields={"given_name": ["Enter the person's first name."]})
     person = Person(**clean)
     person.name_key = name_key(person.given_name, person.family_name)
-    db.session.add(person)
-    db.session.flush()
-    audit.record("person.created", "person", person.id, actor=actor,
-                 district=person.district_code,
-                 summary={"has_phone": bool(person.phone), "has_email": bool(person.email)})
     return person
+
+
+def person_created(person: Person, actor) -> audit.Pending:
+    """The audit entry for a person just saved (flushed: it has an id)."""
+    return audit.Pending("person.created", "person", person.id, actor, person.district_code,
+                         {"has_phone": bool(person.phone), "has_email": bool(person.email)})
 
 
 def find_person(details: dict) -> Person | None:
@@ -181,17 +192,21 @@ def find_person(details: dict) -> Person | None:
     clean = _clean_details({k: v for k, v in details.items()
                             if k in ("given_name", "family_name", "phone", "email")})
     key = name_key(clean.get("given_name", ""), clean.get("family_name", ""))
-    contacts = []
-    if clean.get("phone"):
-        contacts.append(Person.phone == clean["phone"])
-    if clean.get("email"):
-        contacts.append(Person.email == clean["email"])
-    if not contacts or not key:
+    phone, email = clean.get("phone") or None, clean.get("email") or None
+    if not (phone or email) or not key:
         return None
-    return db.session.execute(
-        sa.select(Person).where(sa.or_(*contacts), Person.name_key == key,
-                                Person.erased_at.is_(None)).order_by(Person.id).limit(1)
-    ).scalar_one_or_none()
+    found = db.session.connection().execute(
+        _FIND_PERSON, {"phone": phone, "email": email, "key": key}).scalar()
+    return None if found is None else db.session.get(Person, found)
+
+
+# Built once (intake asks it on every request); a contact not given is NULL,
+# which equals nothing.
+_FIND_PERSON = (sa.select(Person.id)
+                .where(sa.or_(Person.phone == sa.bindparam("phone"),
+                              Person.email == sa.bindparam("email")),
+                       Person.name_key == sa.bindparam("key"), Person.erased_at.is_(None))
+                .order_by(Person.id).limit(1))
 
 
 def find_or_create_person(details: dict, *, actor=None, place=None) -> tuple[Person, bool]:
@@ -237,6 +252,22 @@ def record_consent(person: Person, *, purpose: str, scope: str, method: str,
                    expires_at: datetime | None = None) -> Consent:
     """Record what the person agreed to, how (online, or verbally to a named
     coordinator) and when."""
+    consent = new_consent(person, purpose=purpose, scope=scope, method=method,
+                          recorded_by=recorded_by, given_at=given_at, expires_at=expires_at)
+    person.consents.append(consent)
+    db.session.flush()
+    audit.record_many([consent_recorded(person, consent, recorded_by)])
+    return consent
+
+
+def new_consent(person: Person, *, purpose: str, scope: str, method: str,
+                recorded_by=None, given_at: datetime | None = None,
+                expires_at: datetime | None = None) -> Consent:
+    """A checked consent of ``person``, not yet saved (see ``new_person``).
+
+    It names the person by id only (``person_id``; None while the person is
+    unsaved): the caller adds it to ``person.consents`` or saves it itself.
+    """
     problems: dict[str, list[str]] = {}
     if not purpose.strip():
         problems["purpose"] = ["Say what the consent is for."]
@@ -251,16 +282,17 @@ def record_consent(person: Person, *, purpose: str, scope: str, method: str,
         problems["expires_at"] = ["The expiry must be after the consent was given."]
     if problems:
         raise InvalidInput("Check the consent details.", fields=problems)
-    consent = Consent(person=person, purpose=purpose.strip(), scope=scope.strip(), method=method,
-                      recorded_by_id=getattr(recorded_by, "id", None), given_at=given_at,
-                      expires_at=expires_at)
-    db.session.add(consent)
-    db.session.flush()
-    audit.record("consent.recorded", "person", person.id, actor=recorded_by,
-                 district=person.district_code,
-                 summary={"consent_id": consent.id, "purpose": consent.purpose,
-                          "method": method})
-    return consent
+    return Consent(person_id=person.id, purpose=purpose.strip(), scope=scope.strip(), method=method,
+                   recorded_by_id=getattr(recorded_by, "id", None), given_at=given_at,
+                   expires_at=expires_at)
+
+
+def consent_recorded(person: Person, consent: Consent, recorded_by) -> audit.Pending:
+    """The audit entry for ``person``'s consent just saved (it has an id)."""
+    return audit.Pending("consent.recorded", "person", person.id, recorded_by,
+                         person.district_code,
+                         {"consent_id": consent.id, "purpose": consent.purpose,
+                          "method": consent.method})
 
 
 def withdraw_consent(person: Person, consent_id: int, *, actor=None) -> Consent:

@@ -95,6 +95,11 @@ def _response(found: HelpRequest, status: int = 200, **headers):
 # -- Intake ---------------------------------------------------------------------------
 
 
+# Built once: intake is the busiest endpoint, and a schema costs more to build than
+# to use (marshmallow schemas hold no state between loads).
+_SUBMIT_IN, _RECEIPT_OUT = HelpRequestSubmitIn(), HelpRequestReceiptOut()
+
+
 @help_requests_api.post("")
 @public_limit()
 @operation(summary="Ask for help (public: no account needed)", tags=TAGS, body=HelpRequestSubmitIn,
@@ -102,7 +107,7 @@ def _response(found: HelpRequest, status: int = 200, **headers):
            headers=("Idempotency-Key",))
 @idempotent
 def submit():
-    data = load(HelpRequestSubmitIn())
+    data = load(_SUBMIT_IN)
     person = {k: data.pop(k) for k in ("given_name", "family_name", "phone", "email",
                                        "postcode", "address")}
     found = intake.submit_request(person=person, actor=_me(), now=utcnow(), **data)
@@ -115,7 +120,7 @@ def submit():
     if me is not None and any(d in districts_for(me, READ) for d in found.visible_districts()):
         receipt["id"] = found.id
         headers["Location"] = url_for(".get_one", request_id=found.id)
-    return json_response(HelpRequestReceiptOut().dump(receipt), 201, headers=headers)
+    return json_response(_RECEIPT_OUT.dump(receipt), 201, headers=headers)
 
 
 # -- The queue and one request -------------------------------------------------------------

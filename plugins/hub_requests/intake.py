@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,7 +22,7 @@ from flask import current_app
 from sqlalchemy.orm import aliased
 
 from hubcore import audit, jobs
-from hubcore.db import db, utcnow
+from hubcore.db import db, insert_now, utcnow
 from hubcore.districts import gazetteer, packs
 from hubcore.errors import HubcoreError, InvalidInput, NotFound
 from hubcore.identity import people
@@ -98,15 +99,27 @@ def submit_request(*, person: dict, needs, circumstances, urgency: str, descript
         family_key=people.name_key(details["family_name"]))
     duplicate = find_duplicate(household, needs, now)
     reference = new_reference(place.district_code)
-    hub_contact(place.district_code)  # read now for the receipt, not under the lock
+    hub_contact(place.district_code)  # for the receipt: read now, not under the lock
 
-    resident = _person_for(found, details, place, actor)
-    people.record_consent(
+    # Then the writes, together: the write lock (SQLite) or the audit log's append
+    # lock (PostgreSQL) is held from the first of them to the commit, so the less
+    # done here, the more intakes a second. The new person, their consent, the
+    # request and its first status change are one Core INSERT each (the ORM's unit
+    # of work costs more than these rows), then the three audit entries in one append.
+    resident, created = _person_for(found, details, place, actor)
+    if created:
+        insert_now(resident)
+    taker = actor if channel == "phone" else None  # who heard a verbal consent
+    consent = insert_now(people.new_consent(
         resident, purpose=CONSENT_PURPOSE,
         scope=f"{packs.district_name(place.district_code)} community hub and the helpers it arranges",
-        method="verbal" if channel == "phone" else "online",
-        recorded_by=actor if channel == "phone" else None, given_at=now)
-    request = HelpRequest(
+        method="verbal" if channel == "phone" else "online", recorded_by=taker, given_at=now))
+    suspected = {}
+    if duplicate is not None:
+        original, why = duplicate
+        suspected = dict(duplicate_of_id=original.id, duplicate_state="suspected",
+                         duplicate_reason=why)
+    request = insert_now(HelpRequest(
         reference=reference, person_id=resident.id,
         district_code=place.district_code, needs=needs, circumstances=circumstances,
         urgency=urgency, description=description, recurrence=recurrence,
@@ -115,23 +128,20 @@ def submit_request(*, person: dict, needs, circumstances, urgency: str, descript
         escalated=False, channel=channel,
         created_by_id=getattr(actor, "id", None),
         taken_by_id=getattr(actor, "id", None) if channel == "phone" else None,
-        created_at=now, updated_at=now)
-    if duplicate is not None:
-        original, why = duplicate
-        request.duplicate_of_id, request.duplicate_state = original.id, "suspected"
-        request.duplicate_reason = why
-    # The request and its first status change in one flush.
-    request.history.append(StatusChange(from_status=None, to_status="new",
-                                        reason=f"received by {channel}",
-                                        actor_id=request.created_by_id, at=now))
-    db.session.add(request)
-    db.session.flush()
-    audit.record("hub_requests.request.created", "help_request", request.id, actor=actor,
-                 district=request.district_code,
-                 summary={"reference": request.reference, "channel": channel,
-                          "priority": request.priority, "score": request.score,
-                          "needs": needs, "rules_version": request.rules_version,
-                          "duplicate_of": request.duplicate_of_id})
+        created_at=now, updated_at=now, **suspected))
+    insert_now(StatusChange(request_id=request.id, from_status=None, to_status="new",
+                               reason=f"received by {channel}",
+                               actor_id=request.created_by_id, at=now))
+    audit.record_many([
+        *([people.person_created(resident, actor)] if created else []),
+        people.consent_recorded(resident, consent, taker),
+        audit.Pending("hub_requests.request.created", "help_request", request.id, actor,
+                      request.district_code,
+                      {"reference": request.reference, "channel": channel,
+                       "priority": request.priority, "score": request.score,
+                       "needs": needs, "rules_version": request.rules_version,
+                       "duplicate_of": request.duplicate_of_id}),
+    ])
     announce_after_commit(request)
     return request
 
@@ -169,19 +179,19 @@ def _check_details(details: dict, problems: dict):
     return None, contact
 
 
-def _person_for(found: Person | None, details: dict, place, actor) -> Person:
-    """The core person: the one found (missing details filled in, moved if they moved),
-    or a new one."""
+def _person_for(found: Person | None, details: dict, place, actor) -> tuple[Person, bool]:
+    """The core person and whether they are new: the one found (missing details
+    filled in, moved if they moved), or a new one, not yet saved."""
     given = {k: v for k, v in details.items() if v}
     given["postcode"] = place.postcode
     if found is None:
-        return people.create_person(given, actor=actor, place=place)
+        return people.new_person(given, place=place), True
     changes = {k: v for k, v in given.items() if getattr(found, k, None) in (None, "")}
     if found.postcode != place.postcode:
         changes.update(postcode=place.postcode, address=details["address"] or None)
     if changes:
         people.update_person(found, changes, actor=actor, place=place)
-    return found
+    return found, False
 
 
 def new_reference(district_code: str) -> str:
@@ -192,11 +202,15 @@ def new_reference(district_code: str) -> str:
         length = 4 if attempt < 10 else 6
         reference = f"{prefix}-" + "".join(secrets.choice(REFERENCE_ALPHABET)
                                            for _ in range(length))
-        taken = db.session.execute(
-            sa.select(HelpRequest.id).where(HelpRequest.reference == reference)).first()
+        taken = db.session.connection().execute(_REFERENCE_TAKEN,
+                                                {"reference": reference}).first()
         if taken is None:
             return reference
     raise RuntimeError("could not find a free reference")  # 30^6 values: not reachable
+
+
+_REFERENCE_TAKEN = sa.select(HelpRequest.id).where(
+    HelpRequest.reference == sa.bindparam("reference"))
 
 
 # -- Duplicates ------------------------------------------------------------------
@@ -222,31 +236,17 @@ def find_duplicate(person: Household, needs, now: datetime, *,
     name) at the same postcode, within the last 14 days. Returns the earliest
     such request (preferring one that is not itself a duplicate) and why.
     """
-    same = [Person.id == person.person_id] if person.person_id is not None else []
-    if person.phone:
-        same.append(Person.phone == person.phone)
-    if person.email:
-        same.append(Person.email == person.email)
-    if person.postcode:
-        same.append(Person.postcode == person.postcode)
-    if not same:
+    if not (person.person_id or person.phone or person.email or person.postcode):
         return None
-    # Only the columns compared: rows of other households at a shared postcode are
-    # read but never built into objects; the one chosen is loaded at the end.
-    statement = (
-        sa.select(HelpRequest.id, HelpRequest.needs, HelpRequest.duplicate_state,
-                  HelpRequest.created_at, Person.id.label("person_id"), Person.phone,
-                  Person.email, Person.postcode, Person.name_key, Person.family_name)
-        .join(Person, HelpRequest.person_id == Person.id)
-        .where(HelpRequest.status.in_(OPEN), HelpRequest.created_at >= now - DUPLICATE_WINDOW,
-               sa.or_(*same))
-        .order_by(HelpRequest.created_at, HelpRequest.id)
-    )
-    if exclude_id is not None:
-        statement = statement.where(HelpRequest.id != exclude_id)
+    statement = _OPEN_OF_HOUSEHOLD if exclude_id is None else _OTHER_OPEN_OF_HOUSEHOLD
+    db.session.flush()  # a Core query: pending changes first, as the ORM would
+    rows = db.session.connection().execute(statement, {
+        "person_id": person.person_id, "phone": person.phone, "email": person.email,
+        "postcode": person.postcode, "since": now - DUPLICATE_WINDOW,
+        "exclude_id": exclude_id})
     wanted = set(needs)
     matches = []
-    for row in db.session.execute(statement):
+    for row in rows:
         if not wanted & set(row.needs or ()):
             continue
         why = _same_household(person, row)
@@ -257,6 +257,25 @@ def find_duplicate(person: Household, needs, now: datetime, *,
         return None
     *_, request_id, why = min(matches)
     return db.session.get(HelpRequest, request_id), why
+
+
+# Built once: every intake asks. Only the columns compared: rows of other households
+# at a shared postcode are read but never built into objects; the one chosen is
+# loaded at the end. A detail not given is NULL, which equals nothing.
+_OPEN_OF_HOUSEHOLD = (
+    sa.select(HelpRequest.id, HelpRequest.needs, HelpRequest.duplicate_state,
+              HelpRequest.created_at, Person.id.label("person_id"), Person.phone,
+              Person.email, Person.postcode, Person.name_key, Person.family_name)
+    .join(Person, HelpRequest.person_id == Person.id)
+    .where(HelpRequest.status.in_(OPEN), HelpRequest.created_at >= sa.bindparam("since"),
+           sa.or_(Person.id == sa.bindparam("person_id"),
+                  Person.phone == sa.bindparam("phone"),
+                  Person.email == sa.bindparam("email"),
+                  Person.postcode == sa.bindparam("postcode")))
+    .order_by(HelpRequest.created_at, HelpRequest.id)
+)
+_OTHER_OPEN_OF_HOUSEHOLD = _OPEN_OF_HOUSEHOLD.where(
+    HelpRequest.id != sa.bindparam("exclude_id"))
 
 
 def _same_household(a: Household, b) -> str | None:
@@ -279,16 +298,23 @@ def _same_household(a: Household, b) -> str | None:
 # -- Who to contact -------------------------------------------------------------------
 
 
+HUB_CONTACT_SECONDS = 60.0
+
+
 def hub_contact(district_code: str) -> dict:
     """The district's community hub: name, email and phone people can use.
 
-    Read once per transaction: intake reads it before its first write, and
-    the receipt, built while the audit log's append lock is held, reuses it.
+    Every receipt shows it, so each process keeps it for a minute rather than
+    asking the database on every intake: a hub's changed phone number reaches
+    receipts within a minute.
     """
-    known = db.session.info.setdefault(_HUB_CONTACTS, {})
-    if district_code not in known:
-        known[district_code] = _read_hub_contact(district_code)
-    return dict(known[district_code])
+    known = current_app.extensions.setdefault(_HUB_CONTACTS, {})
+    now = time.monotonic()
+    cached = known.get(district_code)
+    if cached is None or cached[0] <= now:
+        cached = known[district_code] = (now + HUB_CONTACT_SECONDS,
+                                         _read_hub_contact(district_code))
+    return dict(cached[1])
 
 
 def _read_hub_contact(district_code: str) -> dict:
@@ -404,7 +430,6 @@ def broadcast_after_commit(session) -> None:
     nothing is enqueued. A queue that cannot be reached is logged, never
     raised to the resident: the request is already stored.
     """
-    session.info.pop(_HUB_CONTACTS, None)
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
@@ -420,7 +445,6 @@ def broadcast_after_commit(session) -> None:
 
 def forget_after_rollback(session) -> None:
     session.info.pop(_PENDING, None)
-    session.info.pop(_HUB_CONTACTS, None)
 
 
 def listen(session_class) -> None:
