@@ -161,6 +161,9 @@ def task_completed(task: Task, hours: float) -> None:
     """Broadcast by the helper side when the helper reports ``task`` done.
 
     The owner plugin moves its record to *completed*; ``hours`` were logged.
+    The helper's work is done whatever happened meanwhile, so the owner never
+    refuses: a record closed or cancelled since keeps its outcome and notes
+    the report (a helper's hours are never lost to a refusal).
     """
 
 

@@ -12,12 +12,16 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from types import ModuleType
 
 import pluggy
+from flask import has_app_context
 
 from hubcore import hookspecs
+from hubcore.db import db
 
 ENTRY_POINT_GROUP = "hubcore.plugins"
 
@@ -121,3 +125,78 @@ def plugin_modules(pm: pluggy.PluginManager) -> list[tuple[str, ModuleType | obj
     """Non-core plugins as (name, object), in registration order."""
     return [(name, plugin) for name, plugin in pm.list_name_plugin()
             if plugin is not None and name not in DEFAULT_PLUGINS]
+
+
+# -- Asking every plugin, one at a time ------------------------------------------------
+
+
+class Answers(list):
+    """The flattened answers of the implementations that worked.
+
+    ``answered`` and ``failed`` name the plugins whose implementation returned
+    and raised, in the order they were asked, so a page can say that an
+    answer is missing rather than that there is none.
+    """
+
+    def __init__(self, items=(), answered: tuple[str, ...] = (), failed: tuple[str, ...] = ()):
+        super().__init__(items)
+        self.answered, self.failed = answered, failed
+
+
+def _savepoint() -> AbstractContextManager:
+    """A failed implementation's SQL must not spoil the caller's transaction.
+
+    On PostgreSQL one failed statement aborts the whole transaction, so the
+    page would fail on its next query anyway. The caller's own pending
+    changes are flushed first, outside the savepoint, so their errors stay
+    the caller's and are never blamed on a plugin. A session that already
+    needs a rollback cannot take a savepoint: the implementations then run
+    without one (and fail alone if they touch the database).
+    """
+    if not has_app_context() or not db.session.is_active:
+        return nullcontext()
+    db.session.flush()
+    return db.session.begin_nested()
+
+
+def collect(pm: pluggy.PluginManager, hook_name: str, /, *,
+            run_in: Callable[[], AbstractContextManager] = _savepoint, **kwargs) -> Answers:
+    """Call each implementation of an *each* or *broadcast* hook on its own.
+
+    For hooks where one plugin's bug must not cost the caller the others'
+    answers: a page or API read (``find_helpers``, ``suggest_services``,
+    ``help_request_actions``, ``hubcore_nav``) or a broadcast after the fact
+    (``help_request_created``). An implementation that raises is logged with
+    its plugin's name and left out; the lists the others return are
+    flattened, in pluggy's call order. Each runs inside ``run_in()`` (by
+    default a savepoint of the app's session). Never use it for a hook whose
+    failure must stop the operation (permissions, migrations, erasure,
+    subject access, retention): call those through ``pm.hook``.
+    """
+    caller = getattr(pm.hook, hook_name)
+    if caller.spec is not None:
+        if caller.spec.opts.get("firstresult"):
+            raise ValueError(f"{hook_name} is a firstresult hook: call it through pm.hook")
+        if set(kwargs) != set(caller.spec.argnames):  # the caller's mistake, not a plugin's
+            raise TypeError(f"{hook_name} takes {', '.join(caller.spec.argnames) or 'nothing'}, "
+                            f"not {', '.join(sorted(kwargs)) or 'nothing'}")
+    found: list = []
+    answered: list[str] = []
+    failed: list[str] = []
+    # pluggy calls the last registered first (tryfirst/trylast already
+    # ordered); wrappers are for pluggy's own calls and are not run here.
+    for impl in reversed(caller.get_hookimpls()):
+        if impl.wrapper or impl.hookwrapper:
+            continue
+        guard = run_in()  # outside the try: a failure to set it up is the caller's
+        try:
+            with guard:
+                result = impl.function(*[kwargs[name] for name in impl.argnames])
+        except Exception:
+            log.exception("hook %s of plugin %r failed and is skipped",
+                          hook_name, impl.plugin_name)
+            failed.append(impl.plugin_name)
+            continue
+        answered.append(impl.plugin_name)
+        found.extend(result or ())
+    return Answers(found, tuple(answered), tuple(failed))

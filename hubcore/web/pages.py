@@ -12,6 +12,7 @@ from flask_login import current_user, login_required
 from hubcore.db import LONDON, db
 from hubcore.errors import InvalidInput, Unauthorised
 from hubcore.identity import accounts
+from hubcore.plugins import collect
 from hubcore.web import sessions
 from hubcore.web.forms import ChangePasswordForm, LoginForm, show_domain_errors
 from hubcore.web.security import login_limit
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 def shell_context():
     pm = current_app.extensions["hubcore"].pm
     user = current_user if current_user.is_authenticated else None
-    items = [item for batch in pm.hook.hubcore_nav(user=user) for item in (batch or ())]
+    items = list(collect(pm, "hubcore_nav", user=user))  # a failing plugin's are left out
     missing = [item for item in items if item.endpoint not in current_app.view_functions]
     for item in missing:  # one bad menu entry must not break every page
         log.warning("menu entry %r points at unknown endpoint %r", item.label, item.endpoint)

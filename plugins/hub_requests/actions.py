@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import current_app
 
+from hubcore.plugins import collect
 from hubcore.values import RequestAction
 
 from .intake import request_info
@@ -16,10 +17,13 @@ from .models import HelpRequest
 
 
 def actions_for(request: HelpRequest, user) -> list[RequestAction]:
-    """Every plugin's actions for this open request and user, in plugin order."""
+    """Every plugin's actions for this open request and user, in plugin order.
+
+    A plugin that fails is logged and left out: the page shows the others'.
+    """
     if not request.is_open:
         return []
-    hook = current_app.extensions["hubcore"].pm.hook.help_request_actions
-    if not hook.get_hookimpls():
+    pm = current_app.extensions["hubcore"].pm
+    if not pm.hook.help_request_actions.get_hookimpls():
         return []
-    return [a for batch in hook(request=request_info(request), user=user) for a in (batch or ())]
+    return list(collect(pm, "help_request_actions", request=request_info(request), user=user))

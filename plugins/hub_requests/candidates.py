@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from hubcore.plugins import collect
 from hubcore.values import HelperCandidate, Task
 
 from .lifecycle import task_for
@@ -19,6 +20,8 @@ NO_PLUGIN = ("No helper-matching service is switched on, so no volunteers can be
              "suggested. Find a helper through the hub's own contacts.")
 NONE_ELIGIBLE = ("No eligible helper was found for this request right now. Try again "
                  "later, or share it with a neighbouring district.")
+SOME_FAILED = ("Helpers from {names} could not be found just now because of a fault, "
+               "so this list may be incomplete. Try again later.")
 
 
 @dataclass(frozen=True)
@@ -35,11 +38,19 @@ class Candidates:
 
 
 def candidates_for(request: HelpRequest, limit: int) -> Candidates:
-    """Up to ``limit`` helpers from every plugin, merged best first."""
-    hook = current_app.extensions["hubcore"].pm.hook.find_helpers
-    if not hook.get_hookimpls():
+    """Up to ``limit`` helpers from every plugin, merged best first.
+
+    A plugin that fails is left out (and logged) and the note says whose
+    helpers are missing, so "none eligible" is never said when it is unknown.
+    """
+    pm = current_app.extensions["hubcore"].pm
+    if not pm.hook.find_helpers.get_hookimpls():
         return Candidates([], NO_PLUGIN)
     task = task_for(request)
-    found = [c for batch in hook(task=task, limit=limit) for c in (batch or ())]
-    found.sort(key=lambda c: -c.score)
-    return Candidates(found[:limit], None if found else NONE_ELIGIBLE, task)
+    found = collect(pm, "find_helpers", task=task, limit=limit)
+    ranked = sorted(found, key=lambda c: -c.score)[:limit]
+    if found.failed:
+        note = SOME_FAILED.format(names=", ".join(found.failed))
+    else:
+        note = None if ranked else NONE_ELIGIBLE
+    return Candidates(ranked, note, task)

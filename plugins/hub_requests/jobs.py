@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
-from flask import current_app
+from flask import Flask, current_app
 
 from hubcore.db import db
+from hubcore.plugins import collect
 
 from .intake import request_info
 from .models import HelpRequest
@@ -29,17 +31,23 @@ def announce_created(request_id: int) -> int:
     info = request_info(found)
     db.session.remove()
     app = current_app._get_current_object()
-    heard = 0
-    for impl in app.extensions["hubcore"].pm.hook.help_request_created.get_hookimpls():
-        with app.app_context():
-            try:
-                impl.function(**{name: info for name in impl.argnames})
-                db.session.commit()
-                heard += 1
-            except Exception:
-                db.session.rollback()
-                log.exception("help_request_created in plugin %s failed for %s",
-                              impl.plugin_name, info.reference)
-            finally:
-                db.session.remove()
-    return heard
+    heard = collect(app.extensions["hubcore"].pm, "help_request_created",
+                    run_in=lambda: _own_transaction(app), request=info)
+    if heard.failed:
+        log.warning("help request %s was not heard by %s", info.reference,
+                    ", ".join(heard.failed))
+    return len(heard.answered)
+
+
+@contextmanager
+def _own_transaction(app: Flask):
+    """One listener's app context and transaction: committed if it returns, else rolled back."""
+    with app.app_context():
+        try:
+            yield
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        finally:
+            db.session.remove()

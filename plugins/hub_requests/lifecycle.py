@@ -434,16 +434,41 @@ def helper_released(request: HelpRequest, reason: str) -> None:
                        else "released by the helper")[:REASON_MAX])
 
 
-def helper_completed(request: HelpRequest, hours: float) -> None:
-    """The helper reports it done, with the hours they logged."""
+def helper_completed(request: HelpRequest, hours: float, *, now: datetime | None = None
+                     ) -> None:
+    """The helper reports it done, with the hours they logged.
+
+    Never refused: the work was done and the helper side keeps its hours. A
+    request closed or cancelled meanwhile keeps its outcome; the report is
+    written in its notes (audited) and the hours kept with it, once. A
+    completed request is left as it is.
+    """
+    now = now or utcnow()
     if request.status == "completed":
         return
-    _refuse_if_finished(request)
+    if request.status in ("closed", "cancelled"):
+        _completed_after_finish(request, hours, now)
+        return
     if request.status not in ("assigned", "in_progress"):
         helper_assigned(request, HelperCandidate(request.helper_id or "unknown",
                                                  request.helper_name or "A helper", 0.0, None))
     request.hours = hours
-    transition(request, "completed", actor=None, reason="the helper reported it done")
+    transition(request, "completed", actor=None, reason="the helper reported it done", now=now)
+
+
+def _completed_after_finish(request: HelpRequest, hours: float, now: datetime) -> None:
+    """A helper finished the task after the hub closed or cancelled the request."""
+    if request.hours is not None:  # told before: nothing new to record
+        return
+    status = STATUS_LABELS[request.status].lower()
+    request.hours, request.updated_at = hours, now
+    _save(request)
+    add_note(request, f"The helper reported this task done after the request was {status}, "
+                      f"and logged {hours:g} hour{'' if hours == 1 else 's'}. The request "
+                      f"stays {status}.", actor=None, now=now)
+    audit.record("hub_requests.request.helper_completed_after_finish", "help_request",
+                 request.id, district=request.district_code,
+                 summary={"status": request.status, "hours": hours})
 
 
 def labels() -> dict:

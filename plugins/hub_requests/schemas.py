@@ -202,6 +202,8 @@ class HelpRequestHelperOut(ma.Schema):
     breakdown = fields.List(fields.Nested(HelpRequestHelperScoreOut))
     overflow = fields.Boolean()
     source = fields.String()
+    # Where a page may POST an offer of the task to this helper (find_helpers).
+    offer_url = fields.String(allow_none=True)
 
 
 class HelpRequestHelpersOut(ma.Schema):

@@ -6,7 +6,8 @@ expiry offers it to the next candidate. Accepting is atomic: a conditional
 UPDATE claims the offer, and an assignment row whose ``active_key`` is unique
 per task claims the task, so two clicks, or two volunteers, assign once.
 The owner of the task hears of it through ``task_assigned`` /
-``task_released`` / ``task_completed``.
+``task_released`` / ``task_completed`` (which it cannot refuse: the hours
+are the volunteer's).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from flask import current_app
 from hubcore import audit, notify
 from hubcore.db import db, utcnow
 from hubcore.errors import Conflict, InvalidInput, NotFound
+from hubcore.plugins import collect
 from hubcore.values import HelperCandidate, Location, Task
 
 from . import matching
@@ -335,7 +337,12 @@ def _finish(assignment: Assignment, to: str, now: datetime) -> None:
 
 def complete(assignment: Assignment, *, hours, account, now: datetime | None = None
              ) -> Assignment:
-    """The volunteer reports the task done and logs the hours it took."""
+    """The volunteer reports the task done and logs the hours it took.
+
+    The work was done, so the hours are kept whatever the task's owner says:
+    an owner whose ``task_completed`` fails is logged and audited by name,
+    for its coordinators to finish the record by hand, and its writes undone.
+    """
     now = now or utcnow()
     _require_own_assignment(assignment, account)
     if isinstance(hours, bool) or not isinstance(hours, int | float) \
@@ -347,7 +354,13 @@ def complete(assignment: Assignment, *, hours, account, now: datetime | None = N
     audit.record("volunteering.assignment.completed", "volunteering_assignment", assignment.id,
                  actor=account, district=assignment.district_code,
                  summary={"hours": assignment.hours})
-    _pm().hook.task_completed(task=task_from_dict(assignment.task), hours=assignment.hours)
+    told = collect(_pm(), "task_completed", task=task_from_dict(assignment.task),
+                   hours=assignment.hours)
+    if told.failed:
+        audit.record("volunteering.assignment.owner_not_told", "volunteering_assignment",
+                     assignment.id, district=assignment.district_code,
+                     summary={"task": _key(assignment.task_owner, assignment.task_owner_id),
+                              "plugins": list(told.failed)})
     return assignment
 
 

@@ -314,6 +314,28 @@ def test_candidates_come_from_every_plugin_best_first(app, bolton, submit):
     assert near.tasks[0].regulated_activity is True and near.tasks[0].district == BOLTON
 
 
+class OfferDesk:
+    @hookimpl
+    def find_helpers(self, task, limit):
+        return [HelperCandidate("takes-offers", "Priya", 9.0, 1.0, source="desk",
+                                offer_url="/desk/offers"),
+                HelperCandidate("no-offers", "Olu", 8.0, 2.0, source="desk")]
+
+
+def test_candidates_say_where_an_offer_of_the_task_can_be_posted(app, bolton, client, submit):
+    pm = app.extensions["hubcore"].pm
+    for impl in list(pm.hook.find_helpers.get_hookimpls()):
+        pm.unregister(name=impl.plugin_name)
+    pm.register(OfferDesk(), name="offer-desk")
+    request = submit()
+    items = bolton.client.get(f"{URL}/{request.id}/candidates").get_json()["items"]
+    assert [(c["helper_id"], c["offer_url"]) for c in items] == [
+        ("takes-offers", "/desk/offers"), ("no-offers", None)]
+    schemas = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    assert schemas["HelpRequestHelperOut"]["properties"]["offer_url"] == {
+        "type": "string", "nullable": True}
+
+
 def test_candidates_say_why_when_no_plugin_answers(app, bolton, submit):
     pm = app.extensions["hubcore"].pm
     for impl in list(pm.hook.find_helpers.get_hookimpls()):

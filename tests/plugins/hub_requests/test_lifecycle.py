@@ -243,10 +243,45 @@ def test_a_finished_request_refuses_a_helper(submit):
     lifecycle.transition(request, "cancelled", actor=None)
     with pytest.raises(Conflict):
         lifecycle.helper_assigned(request, HelperCandidate("vol-1", "Val", 5.0, None))
-    with pytest.raises(Conflict):
-        lifecycle.helper_completed(request, 1.0)
     lifecycle.helper_released(request, "not needed")  # nothing to give back: no change
     assert request.status == "cancelled"
+
+
+@pytest.mark.parametrize("finished, reason", [("closed", "Family stepped in"),
+                                              ("cancelled", None)])
+def test_a_helper_finishing_after_the_request_was_closed_is_noted_not_refused(
+        submit, db, finished, reason):
+    request = submit()
+    lifecycle.helper_assigned(request, HelperCandidate("vol-1", "Val", 5.0, None))
+    lifecycle.transition(request, finished, actor=None, reason=reason)
+    closed_at, history = request.closed_at, [h.to_status for h in request.history]
+    lifecycle.helper_completed(request, 1.5)
+    lifecycle.helper_completed(request, 1.5)  # told twice: noted once
+    db.session.commit()
+    assert (request.status, request.status_reason, request.closed_at) == (
+        finished, reason, closed_at)  # the outcome stands
+    assert [h.to_status for h in request.history] == history
+    assert request.hours == 1.5
+    [note] = request.notes
+    assert note.body == (f"The helper reported this task done after the request was "
+                         f"{finished}, and logged 1.5 hours. The request stays {finished}.")
+    assert note.author_id is None
+    audited = actions(db, request.id)
+    assert audited.count("hub_requests.request.helper_completed_after_finish") == 1
+    assert audited.count("hub_requests.note.added") == 1
+    assert verify_chain().ok
+
+
+def test_a_completed_request_is_unchanged_when_the_helper_reports_it_done_again(submit, db):
+    request = submit()
+    lifecycle.helper_assigned(request, HelperCandidate("vol-1", "Val", 5.0, None))
+    lifecycle.helper_completed(request, 2.0)
+    db.session.commit()
+    version, audited = request.version, actions(db, request.id)
+    lifecycle.helper_completed(request, 3.0)
+    db.session.commit()
+    assert (request.status, request.hours, request.version) == ("completed", 2.0, version)
+    assert request.notes == [] and actions(db, request.id) == audited
 
 
 def test_a_task_owned_by_another_plugin_is_not_ours(submit):
