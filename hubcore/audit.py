@@ -257,7 +257,8 @@ def _serialise_appenders(session) -> None:
     dialect = connection.dialect.name
     if dialect == "postgresql":
         connection.execute(_ADVISORY_LOCK, {"key": ADVISORY_LOCK_KEY})
-    elif dialect == "sqlite":
+    elif dialect == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
+        # pysqlite opens a transaction only for a write, which took the lock already.
         connection.execute(_TAKE_WRITE_LOCK)
 
 

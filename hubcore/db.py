@@ -67,9 +67,6 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.astimezone(UTC)
 
 
-_INSERTS: dict[sa.Table, sa.Insert] = {}
-
-
 def insert_now(obj):
     """INSERT a new model object with one Core statement; it stays in the session,
     persistent and loaded. Returns it, with its primary key.
@@ -79,22 +76,32 @@ def insert_now(obj):
     keys, not relationships. Column defaults are applied here, so that reading
     the object afterwards never goes back to the database.
     """
-    session = db.session()
-    table = sa.inspect(obj).mapper.local_table
-    values = {}
-    for column in table.columns:
-        value = getattr(obj, column.key)
-        if column.primary_key and value is None:
-            continue
-        if value is None and column.default is not None:
-            default = column.default
+    state = sa.inspect(obj)
+    insert, key, columns = _insert_plan(state.mapper)
+    values, loaded = {}, {}
+    for column, attribute, default in columns:
+        value = state.dict.get(attribute)
+        if value is None and default is not None:
             value = default.arg(None) if default.is_callable else default.arg
-        setattr(obj, column.key, value)  # every column set: none is left to load later
-        values[column.key] = value
-    (key,) = table.primary_key.columns
-    if table not in _INSERTS:
-        _INSERTS[table] = table.insert().returning(key)
-    setattr(obj, key.key, session.connection().execute(_INSERTS[table], values).scalar_one())
+        values[column] = loaded[attribute] = value
+    session = db.session()
+    loaded[key] = session.connection().execute(insert, values).scalar_one()
+    # Written as loaded values: nothing is left for the session to save or load.
+    state.dict.update(loaded)
     sa.orm.make_transient_to_detached(obj)
     session.add(obj)
     return obj
+
+
+_PLANS: dict = {}
+
+
+def _insert_plan(mapper) -> tuple:
+    """The INSERT, the primary key's attribute and (column, attribute, default) of the rest."""
+    if mapper not in _PLANS:
+        table = mapper.local_table
+        (key,) = table.primary_key.columns
+        _PLANS[mapper] = (table.insert().returning(key), mapper.get_property_by_column(key).key,
+                          [(c.key, mapper.get_property_by_column(c).key, c.default)
+                           for c in table.columns if c is not key])
+    return _PLANS[mapper]
