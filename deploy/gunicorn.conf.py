@@ -13,12 +13,15 @@ import multiprocessing
 bind = "unix:/run/hubcore/gunicorn.sock"
 umask = 0o007  # the socket: owner and group (nginx joins the hubcore group)
 
-# Requests wait on PostgreSQL more than on the CPU: a few processes with threads.
+# Requests are CPU-bound Python (bench/README.md, help_requests_intake.py: on 2
+# cores one process per core and one thread each served most, threads only
+# queued on the GIL and made the slowest responses several times slower); one
+# spare process so that one slow page does not halve the service.
 # Each process keeps its own SQLAlchemy pool (5 + 10 overflow): keep
 # workers x 15 below PostgreSQL's max_connections (100 by default).
-workers = multiprocessing.cpu_count() * 2 + 1
+workers = multiprocessing.cpu_count() + 1
 worker_class = "gthread"
-threads = 4
+threads = 1
 timeout = 30
 graceful_timeout = 30
 keepalive = 5
