@@ -295,6 +295,52 @@ def _same_household(a: Household, b) -> str | None:
     return None
 
 
+LATE_DUPLICATE_WINDOW = timedelta(minutes=10)  # the sweep runs every minute
+
+
+def flag_missed_duplicates(now: datetime) -> int:
+    """Flag the later of two requests that arrived together from one household.
+
+    Intake checks for duplicates before it writes, so two submits of the same
+    household at the same moment (a double tap on two phones, a relative
+    asking too) may each find nothing. The sweep looks again at the last ten
+    minutes' unflagged open requests: one whose household has an earlier open
+    request for an overlapping need is flagged and linked, as intake would
+    have; the earliest stays the original. Returns how many were flagged.
+    """
+    recent = db.session.execute(
+        sa.select(HelpRequest)
+        .where(HelpRequest.status.in_(OPEN), HelpRequest.duplicate_state.is_(None),
+               HelpRequest.created_at >= now - LATE_DUPLICATE_WINDOW,
+               HelpRequest.person_id.is_not(None))
+        .order_by(HelpRequest.created_at, HelpRequest.id)
+    ).scalars().all()
+    flagged = 0
+    for request in recent:
+        person = request.person
+        household = Household(
+            person_id=person.id, phone=person.phone, email=person.email,
+            postcode=person.postcode, name_key=person.name_key,
+            family_key=people.name_key(person.family_name))
+        found = find_duplicate(household, request.needs, request.created_at,
+                               exclude_id=request.id)
+        if found is None:
+            continue
+        original, why = found
+        if (original.created_at, original.id) > (request.created_at, request.id):
+            continue  # this one is the original: the later one is flagged in its turn
+        request.duplicate_of_id, request.duplicate_state = original.id, "suspected"
+        request.duplicate_reason = why
+        request.updated_at = now
+        db.session.flush()
+        audit.record("hub_requests.request.duplicate_flagged", "help_request", request.id,
+                     district=request.district_code,
+                     summary={"reference": request.reference, "duplicate_of": original.id,
+                              "why": why, "found_by": "sweep"})
+        flagged += 1
+    return flagged
+
+
 # -- Who to contact -------------------------------------------------------------------
 
 
