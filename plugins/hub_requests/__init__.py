@@ -67,6 +67,7 @@ def hubcore_sweep(now):
     return {
         "help_requests_escalated": lifecycle.escalate_overdue(now),
         "help_requests_repeated": intake.repeat_due(now),
+        "help_requests_late_duplicates": intake.flag_missed_duplicates(now),
         "help_requests_purged": data_protection.purge_finished(now),
     }
 
