@@ -180,8 +180,13 @@ class Page:
         }
 
 
-def paginate(statement: sa.Select, args: dict | None = None) -> Page:
-    """Run ``statement`` for the page named by ``?page=&per_page=``."""
+def paginate(statement: sa.Select, args: dict | None = None, *,
+             rows: Callable[[list], list] | None = None) -> Page:
+    """Run ``statement`` for the page named by ``?page=&per_page=``.
+
+    ``rows``: when ``statement`` selects only ids (a costly order is found on
+    ids alone), turns the page's ids into its items, in that order.
+    """
     if args is None:
         args = load(PageArgs(), {k: v for k, v in request.args.items()
                                  if k in ("page", "per_page")})
@@ -189,10 +194,10 @@ def paginate(statement: sa.Select, args: dict | None = None) -> Page:
     total = db.session.execute(
         sa.select(sa.func.count()).select_from(statement.order_by(None).subquery())
     ).scalar_one()
-    items = db.session.execute(
+    items = list(db.session.execute(
         statement.limit(per_page).offset((page - 1) * per_page)
-    ).scalars().all()
-    return Page(list(items), page, per_page, total)
+    ).scalars())
+    return Page(rows(items) if rows is not None and items else items, page, per_page, total)
 
 
 # -- ETag / If-Match ---------------------------------------------------------

@@ -17,7 +17,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from hubcore.api import Page
+from hubcore.api import Page, paginate
 from hubcore.db import db
 from hubcore.identity.permissions import ALL_DISTRICTS
 
@@ -83,14 +83,13 @@ def queue_statement(districts, *, now: datetime, district: str | None = None,
 
 def queue_page(statement: sa.Select, *, page: int, per_page: int) -> Page:
     """One page of a queue: the order is found on ids, then only the page's rows are loaded."""
-    total = db.session.execute(
-        sa.select(sa.func.count()).select_from(statement.order_by(None).subquery())
-    ).scalar_one()
-    ids = list(db.session.execute(
-        statement.limit(per_page).offset((page - 1) * per_page)).scalars())
+    return paginate(statement, {"page": page, "per_page": per_page}, rows=_requests_in_order)
+
+
+def _requests_in_order(ids: list[int]) -> list[HelpRequest]:
     loaded = {r.id: r for r in db.session.execute(
-        sa.select(HelpRequest).where(HelpRequest.id.in_(ids))).scalars()} if ids else {}
-    return Page([loaded[i] for i in ids if i in loaded], page, per_page, total)
+        sa.select(HelpRequest).where(HelpRequest.id.in_(ids))).scalars()}
+    return [loaded[i] for i in ids if i in loaded]
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from hubcore.api import PageArgs
+
 from .models import (
     CALL_OUTCOMES,
     CHANNELS,
@@ -119,14 +121,12 @@ class HelpRequestOut(ma.Schema):
     version = fields.Integer()
 
 
-class HelpRequestQueueQuery(ma.Schema):
+class HelpRequestQueueQuery(PageArgs):
     district = fields.String(load_default=None, validate=validate.Length(equal=9))
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
     overdue = fields.Boolean(load_default=None)
     priority = fields.String(load_default=None, validate=validate.OneOf(PRIORITIES))
     reference = fields.String(load_default=None, validate=validate.Length(max=12))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
 class HelpRequestPatch(ma.Schema):

@@ -27,14 +27,15 @@ def simultaneous(monkeypatch, submit):
 
 def test_the_later_of_two_simultaneous_requests_is_flagged_by_the_sweep(app, db, simultaneous):
     now = utcnow()
-    first = simultaneous(now=now - timedelta(seconds=2))
-    second = simultaneous(now=now - timedelta(seconds=1))
+    edna = {"given_name": "Edna", "family_name": "Sharples", "email": "edna@example.org"}
+    first = simultaneous(now=now - timedelta(seconds=2), **edna)
+    second = simultaneous(now=now - timedelta(seconds=1), **edna)
     assert first.duplicate_state is None and second.duplicate_state is None
 
     assert sweep(now).get("help_requests_late_duplicates") == 1
     db.session.commit()
     assert (second.duplicate_of_id, second.duplicate_state) == (first.id, "suspected")
-    assert second.duplicate_reason == "similar name at the same postcode"  # one name, two emails
+    assert second.duplicate_reason == "same person"
     assert first.duplicate_state is None  # the earlier stays the original
     entry = db.session.execute(sa.select(AuditEntry).where(
         AuditEntry.action == "hub_requests.request.duplicate_flagged")).scalar_one()
