@@ -64,6 +64,8 @@ class Settings:
     rate_limit_storage_url: str = ""  # empty: the Redis URL, else in memory
     public_rate_limit: str = "20 per minute"
     login_rate_limit: str = "10 per minute"
+    # Password-reset emails one account may be sent in an hour, counted in the database.
+    reset_emails_per_hour: int = 3
     proxy_hops: int = 0  # reverse proxies in front (nginx: 1) whose X-Forwarded-* to trust
     argon2_time_cost: int = 5
     argon2_memory_kib: int = 7168  # OWASP: m=7 MiB, t=5, p=1, as strong as 19 MiB, t=2; ~19 ms
@@ -124,6 +126,8 @@ class Settings:
             raise ConfigError("HUBCORE_PUBLIC_URL must start with https:// or http://")
         if self.notify_adapter not in {"log", "smtp", "notify"}:
             raise ConfigError("HUBCORE_NOTIFY_ADAPTER must be log, smtp or notify")
+        if self.reset_emails_per_hour < 1:
+            raise ConfigError("HUBCORE_RESET_EMAILS_PER_HOUR must be 1 or more")
 
 
 def _convert(name: str, raw: str):

@@ -139,6 +139,18 @@ def find_helpers(task: Task, limit: int) -> list[HelperCandidate]:
     """
 
 
+@hookspec(firstresult=True)
+def task_details(owner: str, owner_id: str) -> Task | None:
+    """Return the current ``Task`` for one of the plugin's own records, or None.
+
+    Called by the helper side before it offers a task (a form or API call
+    names only ``owner`` and ``owner_id``): the owner is the authority on its
+    task's needs, DBS level, person, place and district, never the caller.
+    Return None when ``owner`` is not this plugin, or the record does not
+    exist or is not open for helpers. Read only: never change anything here.
+    """
+
+
 @hookspec
 def task_assigned(task: Task, helper: HelperCandidate) -> None:
     """Broadcast by the helper side when a helper accepts ``task``.

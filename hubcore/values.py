@@ -82,8 +82,9 @@ class HelperCandidate:
     overflow: bool = False  # from a neighbouring district
     source: str = ""  # the plugin that proposed it
     # Where the owner's page may POST an offer of the task to this helper (a
-    # form naming the task's fields, helper_id and next); None when the
-    # helper side takes no offers from pages.
+    # form naming owner, owner_id, helper_id and next: the helper side asks
+    # the owner for the task through ``task_details``); None when the helper
+    # side takes no offers from pages.
     offer_url: str | None = None
 
 

@@ -7,15 +7,18 @@ caller owns the transaction.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+import redis
 import sqlalchemy as sa
 from flask import current_app, has_request_context, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from hubcore import audit, notify
+from hubcore import audit, jobs, notify
+from hubcore.audit import AuditEntry
 from hubcore.db import db, utcnow
 from hubcore.districts import packs
 from hubcore.errors import Conflict, InvalidInput, NotFound, Unauthorised
@@ -29,6 +32,8 @@ from hubcore.identity.models import (
     OrganisationDistrict,
 )
 from hubcore.identity.permissions import registry
+
+log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "hc_"
 
@@ -237,11 +242,15 @@ def check_password_link(token: str, *, now: datetime | None = None) -> tuple[Acc
 
 
 def invite_account(account: Account, *, actor: Account | None,
-                   now: datetime | None = None) -> datetime:
+                   now: datetime | None = None, subject: str | None = None,
+                   welcome: str | None = None, person_id: int | None = None) -> datetime:
     """Email a person an invitation to set the password of their new account.
 
     For accounts made without a password (by an administrator, or when a
-    volunteer is activated). Returns when the link expires.
+    volunteer is activated). ``subject`` and ``welcome`` (the opening paragraph)
+    let the caller make the invitation its one message to that person, rather
+    than a second email; ``person_id`` ties the message to the person's record.
+    Returns when the link expires.
     """
     if not account.active:
         raise Conflict("This account is switched off, so it cannot be invited.",
@@ -253,36 +262,107 @@ def invite_account(account: Account, *, actor: Account | None,
     lifetime = PASSWORD_LINKS["invite"]
     expires_at = (now or utcnow()) + lifetime
     notify.queue_message(
-        "email", account.email, "Set your password for Hubcore",
+        "email", account.email, subject or "Set your password for Hubcore",
         f"Hello {account.name},\n\n"
-        "An account has been made for you on Hubcore. To start using it, set your "
-        f"password by following this link:\n\n{password_link(account, 'invite')}\n\n"
+        f"{welcome or 'An account has been made for you on Hubcore.'} To start using it, set "
+        f"your password by following this link:\n\n{password_link(account, 'invite')}\n\n"
         f"The link works once, for {int(lifetime.total_seconds() // 3600)} hours. If it has "
         "expired, use “Forgotten your password?” on the sign-in page to get a new one.\n\n"
-        "If you were not expecting this email, you can ignore it.\n")
+        "If you were not expecting this email, you can ignore it.\n",
+        person_id=person_id)
     audit.record("account.invited", "account", account.id, actor=actor,
                  summary={"expires_at": expires_at.isoformat()})
     return expires_at
 
 
-def request_password_reset(email: str) -> None:
-    """Email a reset link if an active account has this address; otherwise do nothing.
+RESET_SUBJECT = "Reset your Hubcore password"
+RESET_JOB = "hubcore.identity.accounts.password_reset_job"
+RESET_WINDOW = timedelta(hours=1)  # HUBCORE_RESET_EMAILS_PER_HOUR counts over this
 
-    The caller answers the same way either way, so no one can find out which
-    addresses have accounts.
+
+def request_password_reset(email: str) -> None:
+    """Start a reset for this address, doing the same work whether it has an account or not.
+
+    The request only looks the address up (one query, whatever the answer) and
+    enqueues ``password_reset_job`` with the account's id or None: the link, the
+    outbox, the audit entries and the per-account limit, which only a real
+    account costs, happen in the job. With a worker (``HUBCORE_REDIS_URL``) the
+    response time therefore says nothing about who has an account; in the
+    embedded mode jobs run in-process, inside the request. If the queue cannot
+    be reached the reset is done here instead, in the caller's transaction, so
+    it is not lost. The caller answers the same way either way.
     """
-    account = find_account_by_email(email or "") if "@" in (email or "") else None
+    account_id = db.session.execute(
+        sa.select(Account.id).where(Account.email == normalise_email(email or ""),
+                                    Account.active.is_(True))).scalar_one_or_none()
+    try:
+        jobs.enqueue(RESET_JOB, account_id)
+    except redis.RedisError as exc:
+        log.warning("could not enqueue a password reset (%s); sending it in the request",
+                    type(exc).__name__)
+        send_password_reset(account_id)
+
+
+def password_reset_job(account_id: int | None) -> str:
+    """The job behind “Forgotten your password?”: send the link (or not), then commit."""
+    outcome = send_password_reset(account_id)
+    db.session.commit()
+    return outcome
+
+
+def send_password_reset(account_id: int | None, *, now: datetime | None = None) -> str:
+    """Email a reset link to an active account, at most ``reset_emails_per_hour`` an hour.
+
+    Returns "sent", "limited" (nothing sent, the refusal audited) or
+    "no-account". The count is of this account's ``account.password_reset_sent``
+    audit entries in the last hour: kept in the database, so it holds across
+    processes and restarts. The account's row is locked first, so two requests
+    at once cannot both take the last email of the hour.
+    """
+    if account_id is None:
+        return "no-account"
+    _lock_account_row(account_id)
+    account = db.session.get(Account, account_id)
     if account is None or not account.active:
-        return
+        return "no-account"
+    now = now or utcnow()
+    limit = _settings().reset_emails_per_hour
+    sent = resets_sent_since(account, now - RESET_WINDOW)
+    if sent >= limit:
+        audit.record("account.password_reset_limited", "account", account.id, actor=None,
+                     summary={"sent_in_window": sent, "limit": limit,
+                              "window_minutes": int(RESET_WINDOW.total_seconds() // 60)})
+        return "limited"
     lifetime = PASSWORD_LINKS["reset"]
     notify.queue_message(
-        "email", account.email, "Reset your Hubcore password",
+        "email", account.email, RESET_SUBJECT,
         f"Hello {account.name},\n\n"
         "Someone asked to reset the password of your Hubcore account. To choose a new "
         f"password, follow this link:\n\n{password_link(account, 'reset')}\n\n"
         f"The link works once, for {int(lifetime.total_seconds() // 60)} minutes.\n\n"
         "If you did not ask for this, ignore this email: your password has not changed.\n")
     audit.record("account.password_reset_sent", "account", account.id, actor=None)
+    return "sent"
+
+
+def resets_sent_since(account: Account, since: datetime) -> int:
+    """How many reset emails the account has been sent after ``since``."""
+    return db.session.execute(
+        sa.select(sa.func.count()).select_from(AuditEntry).where(
+            AuditEntry.entity_type == "account", AuditEntry.entity_id == str(account.id),
+            AuditEntry.action == "account.password_reset_sent", AuditEntry.at > since)
+    ).scalar_one()
+
+
+def _lock_account_row(account_id: int) -> None:
+    """Hold the account's row (SQLite: the write lock) until this transaction ends."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        # pysqlite begins a transaction only for a write, and that takes the lock.
+        db.session.execute(Account.__table__.update().where(sa.false())
+                           .values(id=Account.__table__.c.id))
+    else:
+        db.session.execute(sa.select(Account.id).where(Account.id == account_id)
+                           .with_for_update())
 
 
 def set_password_with_token(token: str, password: str, *,

@@ -72,7 +72,13 @@ def hubcore_sweep(now):
     }
 
 
-# -- Helpers tell us about our tasks ------------------------------------------------------
+# -- Helpers ask and tell us about our tasks ----------------------------------------------
+
+
+@hookimpl
+def task_details(owner, owner_id):
+    found = lifecycle.open_request_for(owner, owner_id)
+    return lifecycle.task_for(found) if found is not None else None
 
 
 @hookimpl

@@ -394,6 +394,20 @@ def request_for_task(task: Task) -> HelpRequest | None:
     return found
 
 
+def open_request_for(owner: str, owner_id: str) -> HelpRequest | None:
+    """The open request a helper side names by owner and id (``task_details``), else None.
+
+    Only open requests are offered to helpers; an id that is not a plain
+    number in the id column's range names nothing (and never reaches the
+    database as an out-of-range integer).
+    """
+    if owner != OWNER or not isinstance(owner_id, str) or not owner_id.isascii() \
+            or not owner_id.isdigit() or len(owner_id) > 10 or int(owner_id) >= 2**31:
+        return None
+    found = db.session.get(HelpRequest, int(owner_id))
+    return found if found is not None and found.is_open else None
+
+
 def _refuse_if_finished(request: HelpRequest) -> None:
     if not request.is_open:
         raise Conflict(f"Request {request.reference} is "

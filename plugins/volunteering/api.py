@@ -182,12 +182,14 @@ def verify_dbs(volunteer_id: int):
 
 
 @volunteering_api.post("/volunteering/offers")
-@operation(summary="Offer a task to a volunteer, or to the best candidate", tags=TAGS,
-           body=OfferIn, response=OfferOut, status=201, errors=(404, 409))
+@operation(summary="Offer a task (named by its owner and id) to a volunteer, or to the best "
+                   "candidate", tags=TAGS, body=OfferIn, response=OfferOut, status=201,
+           errors=(404, 409))
 def make_offer():
+    require(current_user, OFFERS)
     data = load(OfferIn())
-    task = offers.task_from_dict(data["task"])
-    require(current_user, OFFERS, task.district)
+    task = offers.owners_task(data["owner"], data["owner_id"])
+    require_record(current_user, OFFERS, task.district)  # the owner's district, not the caller's
     offer = offers.make_offer(task, volunteer_id=data["volunteer_id"], actor=current_user)
     db.session.commit()
     return json_response(OfferOut().dump(offer), 201, headers={

@@ -126,6 +126,35 @@ def effective_dbs_level(level: str, verified: bool, issue_date: date | None,
     return level
 
 
+def held_dbs_level(volunteer: Volunteer, today: date) -> str:
+    """The level one volunteer's check counts as today (shown to coordinators, gated on)."""
+    return effective_dbs_level(volunteer.dbs_level, volunteer.dbs_verified_at is not None,
+                               volunteer.dbs_issue_date, today)
+
+
+@dataclass(frozen=True)
+class DbsShortfall:
+    """A volunteer's check falls short of a task's: what is needed, what counts, and why."""
+
+    needed: str
+    held: str
+    regulated: bool
+
+
+def dbs_shortfall(volunteer: Volunteer, task: Task, today: date) -> DbsShortfall | None:
+    """The DBS gate for one volunteer and one task: None when their check is enough.
+
+    The one rule used when an offer is made (``why_not_eligible``) and again
+    when it is accepted (``offers.accept``); ``rank`` applies the same rule
+    vectorised over a district's arrays.
+    """
+    needed = required_dbs_level(task)
+    held = held_dbs_level(volunteer, today)
+    if DBS_RANK[held] >= DBS_RANK[needed]:
+        return None
+    return DbsShortfall(needed=needed, held=held, regulated=is_regulated(task))
+
+
 def due_window_mask(now: datetime, due_at: datetime | None) -> int:
     """The weekly slots (as a bit mask) that fall between now and the due time.
 
@@ -666,14 +695,12 @@ def why_not_eligible(volunteer: Volunteer, task: Task, workload: Workload,
     reasons = []
     if volunteer.status != "active":
         reasons.append(f"The volunteer is {volunteer.status}, not active.")
-    needed = required_dbs_level(task)
-    held = effective_dbs_level(volunteer.dbs_level, volunteer.dbs_verified_at is not None,
-                               volunteer.dbs_issue_date, now.date())
-    if DBS_RANK[held] < DBS_RANK[needed]:
+    short = dbs_shortfall(volunteer, task, now.date())
+    if short is not None:
         why = (" (regulated activity needs an enhanced check with the adults' barred list)"
-               if is_regulated(task) else "")
-        reasons.append(f"The task needs a verified {needed} DBS check{why}; "
-                       f"the volunteer's counts as {held}.")
+               if short.regulated else "")
+        reasons.append(f"The task needs a verified {short.needed} DBS check{why}; "
+                       f"the volunteer's counts as {short.held}.")
     missing = required_skills(task) - set(volunteer.skills or ())
     if missing:
         reasons.append("The volunteer has not offered: "

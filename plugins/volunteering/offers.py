@@ -79,6 +79,23 @@ def _candidate(volunteer: Volunteer, score: float = 0.0, overflow: bool = False,
 # -- Making offers --------------------------------------------------------------------------
 
 
+def owners_task(owner: str, owner_id: str) -> Task:
+    """The task as its owner plugin has it now (``task_details``), to be offered.
+
+    A form or API call names only the owner and the id: what the task needs,
+    its DBS level, person, place and district are the owner's to say, so a
+    hand-made post cannot lower a gate or name another person. Refused (422)
+    when no plugin answers for an open record of that owner and id.
+    """
+    task = _pm().hook.task_details(owner=owner, owner_id=owner_id)
+    if task is None or task.owner != owner:
+        raise InvalidInput("There is no open task with this owner and id to offer: it may "
+                           "have been finished since the page was shown.", code="unknown-task",
+                           fields={"owner_id": ["No plugin has an open task with this owner "
+                                                "and id."]})
+    return task
+
+
 def get_offer(offer_id: int) -> Offer:
     offer = db.session.get(Offer, offer_id)
     if offer is None:
@@ -248,12 +265,9 @@ def accept(offer: Offer, *, account, now: datetime | None = None) -> Assignment:
     # The gates that can change after an offer is made are checked again.
     if volunteer.status != "active":
         raise Conflict("Only an active volunteer can accept a task.", code="volunteer-inactive")
-    needed = matching.required_dbs_level(task)
-    held = matching.effective_dbs_level(volunteer.dbs_level,
-                                        volunteer.dbs_verified_at is not None,
-                                        volunteer.dbs_issue_date, now.date())
-    if matching.DBS_RANK[held] < matching.DBS_RANK[needed]:
-        raise Conflict(f"This task needs a verified {needed} DBS check.",
+    short = matching.dbs_shortfall(volunteer, task, now.date())
+    if short is not None:
+        raise Conflict(f"This task needs a verified {short.needed} DBS check.",
                        code="dbs-required")
     if not _claim(offer, "accepted", now, require_unexpired=True):
         raise _refusal(offer, now)

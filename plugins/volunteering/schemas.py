@@ -126,7 +126,16 @@ class TaskIn(ma.Schema):
 
 
 class OfferIn(ma.Schema):
-    task = fields.Nested(TaskIn, required=True)
+    """Which task (its owner asked for the rest) and, maybe, which volunteer.
+
+    The task's needs, DBS level, person, place and district are the owner's
+    to say (``task_details``): a body naming them is refused as unknown fields.
+    """
+
+    owner = fields.String(required=True, validate=validate.Length(min=1, max=40), metadata={
+        "description": "The plugin that owns the task, e.g. hub_requests."})
+    owner_id = fields.String(required=True, validate=validate.Length(min=1, max=60), metadata={
+        "description": "The task's id in its owner plugin, e.g. a help request's id."})
     volunteer_id = fields.Integer(load_default=None, allow_none=True, metadata={
         "description": "Offer to this volunteer (if eligible); omit for the best candidate."})
 

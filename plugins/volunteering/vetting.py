@@ -3,8 +3,9 @@
 Status moves applied → active → paused → active ... → left; anything else
 is refused. Activation gives the volunteer a sign-in account (linked, with
 the volunteer role in a hub serving their district) so they can see their
-offers. Pausing or leaving withdraws open offers and gives back tasks in
-hand, telling the owner of each task.
+offers, and one message: the welcome, with the link to set a password.
+Pausing or leaving withdraws open offers and gives back tasks in hand,
+telling the owner of each task.
 """
 
 from __future__ import annotations
@@ -96,8 +97,7 @@ def change_status(volunteer: Volunteer, to: str, *, actor, reason: str = "") -> 
     volunteer.updated_at = now
     if to == "left":
         volunteer.left_at = now
-    if to == "active":
-        _give_account(volunteer, actor=actor)
+    invitee = _give_account(volunteer, actor=actor) if to == "active" else None
     db.session.flush()
     if to in ("paused", "left"):
         offers.stand_down(volunteer, reason=reason or f"The volunteer is {to}.", actor=actor,
@@ -105,28 +105,50 @@ def change_status(volunteer: Volunteer, to: str, *, actor, reason: str = "") -> 
     audit.record(f"volunteering.volunteer.{to}", "volunteer", volunteer.id, actor=actor,
                  district=volunteer.district_code,
                  summary={"from": before, "to": to, "reason_given": bool(reason)})
-    if to == "active" and before == "applied":
-        offers.tell_volunteer(volunteer, "You are now a volunteer",
-              "A coordinator has checked your details and you are now an active volunteer. "
-              "We will send you offers of tasks that suit you; you can accept or decline "
-              "each one.")
+    if to == "active":
+        _tell_activated(volunteer, invitee, first=before == "applied", actor=actor)
     return volunteer
 
 
-def _give_account(volunteer: Volunteer, *, actor) -> None:
-    """Link (or create) the volunteer's sign-in account, with the volunteer role."""
+WELCOME_SUBJECT = "You are now a volunteer"
+WELCOME = ("A coordinator has checked your details and you are now an active volunteer. "
+           "We will send you offers of tasks that suit you; you can accept or decline "
+           "each one.")
+
+
+def _tell_activated(volunteer: Volunteer, invitee: Account | None, *, first: bool,
+                    actor) -> None:
+    """Send one message on activation, never a welcome and an invitation apart.
+
+    The first time, the welcome; for an account with no password yet, it
+    carries the link to set one (a reactivation sends only that link).
+    """
+    if invitee is not None:
+        accounts.invite_account(
+            invitee, actor=actor, person_id=volunteer.person_id,
+            subject=f"{WELCOME_SUBJECT}: set your Hubcore password" if first else None,
+            welcome=(f"{WELCOME}\n\nWe have made you an account on Hubcore, where you can "
+                     "see your offers and answer them." if first else None))
+    elif first:
+        offers.tell_volunteer(volunteer, WELCOME_SUBJECT, WELCOME)
+
+
+def _give_account(volunteer: Volunteer, *, actor) -> Account | None:
+    """Link (or create) the volunteer's sign-in account, with the volunteer role.
+
+    Returns the account when it still needs a password (so it is to be invited).
+    """
     if volunteer.account_id is not None or not volunteer.email:
-        return
+        return None
     account = accounts.find_account_by_email(volunteer.email)
     if account is not None:
         taken = db.session.execute(sa.select(Volunteer.id).where(
             Volunteer.account_id == account.id)).scalar_one_or_none()
         if taken is not None:
-            return
+            return None
     else:
         account = accounts.create_account(email=volunteer.email, name=volunteer.name,
                                           actor=actor)
-        accounts.invite_account(account, actor=actor)  # emails a link to set a password
     volunteer.account_id = account.id
     hub = db.session.execute(
         sa.select(Organisation).join(OrganisationDistrict)
@@ -135,6 +157,7 @@ def _give_account(volunteer: Volunteer, *, actor) -> None:
     ).scalar_one_or_none()
     if hub is not None:
         accounts.add_membership(account, hub, "volunteer", actor=actor)
+    return account if account.active and not account.password_hash else None
 
 
 def verify_dbs(volunteer: Volunteer, *, level: str, certificate_number: str | None,
@@ -184,6 +207,5 @@ def dbs_review_due(districts, today: date | None = None) -> list[tuple[Volunteer
 
 
 def effective_level(volunteer: Volunteer, now: datetime | None = None) -> str:
-    return matching.effective_dbs_level(volunteer.dbs_level,
-                                        volunteer.dbs_verified_at is not None,
-                                        volunteer.dbs_issue_date, (now or utcnow()).date())
+    """The level the volunteer's check counts as now: the matching gate's own rule."""
+    return matching.held_dbs_level(volunteer, (now or utcnow()).date())

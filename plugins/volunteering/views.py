@@ -274,32 +274,21 @@ def offer_form_url() -> str | None:
 def offer_task():
     """Offer a task from another plugin's page: a form naming the task and, maybe, a volunteer.
 
-    Fields: owner, owner_id, district, needs (repeated), latitude, longitude,
-    due_at (ISO 8601), priority (1-4), dbs_level, regulated_activity,
-    person_id, languages (repeated), volunteer_id or helper_id (as
-    find_helpers gave it; none: the best candidate), next (a path to return to).
-    The DBS gate is applied here as everywhere: the needs decide, not the form.
+    Fields: owner, owner_id, volunteer_id or helper_id (as find_helpers gave
+    it; none: the best candidate), next (a path to return to). The task
+    itself is asked of its owner (``task_details``), never read from the
+    form; the coordinator must hold the right in the task's own district.
     """
     form = request.form
+    require(current_user, "volunteering.offers.manage")
     try:
-        location = None
-        if form.get("latitude") and form.get("longitude"):
-            location = {"latitude": float(form["latitude"]), "longitude": float(form["longitude"])}
-        data = load(OfferIn(), {"task": {
+        data = load(OfferIn(), {
             "owner": form.get("owner", ""), "owner_id": form.get("owner_id", ""),
-            "district": form.get("district", ""), "needs": form.getlist("needs"),
-            "location": location, "due_at": form.get("due_at") or None,
-            "priority": form.get("priority") or 3, "dbs_level": form.get("dbs_level") or "none",
-            "person_id": form.get("person_id") or None,
-            "languages": form.getlist("languages"),
-            "regulated_activity": form.get("regulated_activity") in ("1", "true", "yes", "y")},
             "volunteer_id": form.get("volunteer_id")
             or matching.volunteer_id_of(form.get("helper_id", "")) or None})
-        task = offers.task_from_dict(data["task"])
-        require(current_user, "volunteering.offers.manage", task.district)
+        task = offers.owners_task(data["owner"], data["owner_id"])
+        require_record(current_user, "volunteering.offers.manage", task.district)
         offer = offers.make_offer(task, volunteer_id=data["volunteer_id"], actor=current_user)
-    except ValueError:
-        abort(400)
     except (InvalidInput, Conflict) as exc:
         db.session.rollback()
         details = "; ".join(m for msgs in exc.fields.values() for m in msgs)

@@ -15,7 +15,7 @@ from hubcore.db import utcnow
 from hubcore.identity import accounts
 from hubcore.identity.models import Account
 from hubcore.notify import OutboxMessage
-from tests.conftest import BOLTON, PASSWORD, login, submit_form
+from tests.conftest import BOLTON, PASSWORD, csrf_token_from, login, submit_form
 
 NEW_PASSWORD = "purple otter lantern meadow"
 LINK = re.compile(r"(https?://[^\s/]+)(/password/set/[A-Za-z0-9_.\-]+)")
@@ -279,6 +279,166 @@ def test_forgotten_password_form_refuses_a_bad_address_with_an_error_summary(cli
     assert 'href="#email"' in response.get_data(as_text=True)
 
 
+def reset_entries(db, account) -> list[AuditEntry]:
+    return db.session.execute(sa.select(AuditEntry).where(
+        AuditEntry.entity_type == "account", AuditEntry.entity_id == str(account.id),
+        AuditEntry.action.like("account.password_reset%")).order_by(AuditEntry.seq)
+    ).scalars().all()
+
+
+def test_a_fourth_reset_in_an_hour_sends_nothing_and_after_the_hour_one_goes_again(
+        client, db, make_account):
+    account = make_account("partner")
+    answers = [submit_form(client, "/password/forgotten", {"email": account.email})
+               for _ in range(4)]
+    assert {(r.status_code, r.headers["Location"]) for r in answers} == {
+        (302, "/password/forgotten/sent")}
+    assert len(messages_to(db, account.email)) == 3
+    assert [e.action for e in reset_entries(db, account)] == [
+        "account.password_reset_sent"] * 3 + ["account.password_reset_limited"]
+    assert accounts.send_password_reset(account.id,
+                                        now=utcnow() + timedelta(minutes=59)) == "limited"
+    assert accounts.send_password_reset(account.id,
+                                        now=utcnow() + timedelta(minutes=61)) == "sent"
+    db.session.commit()
+    assert [m.subject for m in messages_to(db, account.email)] == [
+        "Reset your Hubcore password"] * 4
+
+
+def test_known_unknown_and_limited_addresses_get_the_same_page(client, db, make_account):
+    account = make_account("partner")
+    for _ in range(3):
+        submit_form(client, "/password/forgotten", {"email": account.email})
+    pages = []
+    for email in (account.email, "nobody@example.org"):  # limited, then unknown
+        answer = submit_form(client, "/password/forgotten", {"email": email},
+                             follow_redirects=True)
+        pages.append((answer.status_code, answer.request.path, answer.get_data(as_text=True)))
+    fresh = make_account("partner")
+    answer = submit_form(client, "/password/forgotten", {"email": fresh.email},
+                         follow_redirects=True)
+    pages.append((answer.status_code, answer.request.path, answer.get_data(as_text=True)))
+    assert pages[0] == pages[1] == pages[2]
+    assert pages[0][:2] == (200, "/password/forgotten/sent")
+    assert "If an account exists for that email address, we have sent a link" in pages[0][2]
+    assert len(messages_to(db, account.email)) == 3 and len(messages_to(db, fresh.email)) == 1
+
+
+def test_reset_audit_entries_hold_neither_the_address_nor_the_link(client, db, make_account):
+    account = make_account("partner")
+    for _ in range(4):
+        submit_form(client, "/password/forgotten", {"email": account.email})
+    link = token_of(link_in(messages_to(db, account.email)[0]))
+    entries = db.session.execute(sa.select(AuditEntry)).scalars().all()
+    assert "account.password_reset_limited" in {e.action for e in entries}
+    local = account.email.split("@")[0]
+    for entry in entries:
+        assert local not in entry.summary and link not in entry.summary
+        assert account.name not in entry.summary
+    [limited] = [e for e in entries if e.action == "account.password_reset_limited"]
+    assert limited.entity_id == str(account.id)
+    assert '"limit": 3' in limited.summary
+
+
+def test_known_and_unknown_addresses_take_the_same_steps_in_the_request(
+        app, client, db, make_account, monkeypatch):
+    """The request only looks the address up and enqueues the job: the same statements
+    and the same job for an account, an unknown address and a switched-off account."""
+    from hubcore import jobs
+
+    account = make_account("partner")
+    switched_off = make_account("partner")
+    switched_off.active = False
+    db.session.commit()
+    enqueued: list[tuple] = []
+    monkeypatch.setattr(jobs, "enqueue", lambda dotted, *args, **kw: enqueued.append(
+        (dotted, args)))
+    statements: list[str] = []
+
+    def remember(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    steps = {}
+    for email in (account.email, "nobody@example.org", switched_off.email):
+        page = client.get("/password/forgotten")  # outside the steps measured
+        statements.clear()
+        enqueued.clear()
+        sa.event.listen(db.engine, "before_cursor_execute", remember)
+        try:
+            answer = client.post("/password/forgotten", data={
+                "email": email, "csrf_token": csrf_token_from(page.get_data(as_text=True))})
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", remember)
+        assert answer.status_code == 302
+        steps[email] = (list(statements), [dotted for dotted, _ in enqueued])
+    known, unknown, off = steps.values()
+    assert known == unknown == off
+    assert known[1] == [accounts.RESET_JOB]
+    assert not [s for s in known[0] if s.lstrip().upper().startswith(("INSERT", "UPDATE"))]
+    assert [args for _, args in enqueued] == [(None,)]  # the switched-off account: None
+    assert messages_to(db, account.email) == []  # the job (stubbed here) sends the email
+
+
+def test_the_reset_job_sends_the_link_and_commits(db, make_account):
+    account = make_account("partner")
+    assert accounts.password_reset_job(account.id) == "sent"
+    assert accounts.password_reset_job(None) == "no-account"
+    db.session.rollback()  # nothing left uncommitted: the job committed its own work
+    [message] = messages_to(db, account.email)
+    assert message.subject == "Reset your Hubcore password" and "/password/set/" in message.body
+
+
+def test_the_hourly_count_is_kept_in_the_database_so_a_restarted_app_still_knows(
+        app, database_url, db, make_account):
+    from tests.conftest import make_app
+
+    account = make_account("partner")
+    for _ in range(3):
+        assert accounts.send_password_reset(account.id) == "sent"
+    db.session.commit()
+    restarted = make_app(database_url)
+    with restarted.app_context():
+        assert accounts.send_password_reset(account.id) == "limited"
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    assert len(messages_to(db, account.email)) == 3
+
+
+@pytest.mark.parametrize("app_settings", [{"reset_emails_per_hour": 1}])
+def test_the_hourly_limit_is_a_setting(client, db, make_account):
+    account = make_account("partner")
+    for _ in range(2):
+        submit_form(client, "/password/forgotten", {"email": account.email})
+    assert len(messages_to(db, account.email)) == 1
+
+
+def test_reset_emails_per_hour_is_read_from_the_environment_and_checked():
+    assert Settings.from_env({}).reset_emails_per_hour == 3
+    assert Settings.from_env({"HUBCORE_RESET_EMAILS_PER_HOUR": "5"}).reset_emails_per_hour == 5
+    with pytest.raises(ConfigError, match="HUBCORE_RESET_EMAILS_PER_HOUR"):
+        Settings(reset_emails_per_hour=0).validate()
+
+
+def test_a_reset_is_not_lost_when_the_job_queue_is_down(client, db, make_account,
+                                                         monkeypatch):
+    import redis
+
+    from hubcore import jobs
+
+    def queue_down(*args, **kwargs):
+        raise redis.ConnectionError("Connection refused")
+
+    account = make_account("partner")
+    monkeypatch.setattr(jobs, "enqueue", queue_down)
+    for email in (account.email, "nobody@example.org"):
+        answer = submit_form(client, "/password/forgotten", {"email": email})
+        assert (answer.status_code, answer.headers["Location"]) == (
+            302, "/password/forgotten/sent")
+    [message] = messages_to(db, account.email)
+    assert message.subject == "Reset your Hubcore password"
+
+
 @pytest.mark.parametrize("app_settings", [{"login_rate_limit": "2 per minute"}])
 def test_forgotten_password_requests_are_rate_limited(client, db):
     for _ in range(2):
@@ -303,9 +463,7 @@ def test_activating_a_volunteer_emails_them_an_invitation_to_set_a_password(
     coord = as_role("coordinator", BOLTON)
     assert coord.client.post(
         f"/api/v1/volunteers/{signed_up.get_json()['id']}/activate").status_code == 200
-    invitations = [m for m in messages_to(db, "amira@example.org")
-                   if m.subject == "Set your password for Hubcore"]
-    assert len(invitations) == 1
-    assert set_password(client, link_in(invitations[0])).status_code == 302
+    [welcome] = messages_to(db, "amira@example.org")  # one email: welcome and invitation
+    assert set_password(client, link_in(welcome)).status_code == 302
     assert "Signed in as" in login(client, "amira@example.org", NEW_PASSWORD).get_data(
         as_text=True)

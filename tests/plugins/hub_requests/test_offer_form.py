@@ -79,30 +79,52 @@ def coordinator(client, make_account):
     return account
 
 
-def test_a_candidate_taking_offers_gets_a_form_carrying_the_task_it_was_ranked_for(
+def test_a_candidate_taking_offers_gets_a_form_naming_only_the_task_it_was_ranked_for(
         client, coordinator, helpers, submit):
     request = submit(needs=["essential_shopping", "befriending"])
     html = client.get(f"/hub-requests/{request.id}").get_data(as_text=True)
     assert "Priya P." in html and "Olu O." in html
     [form] = offer_forms(html)  # only the candidate with an offer_url
     task = helpers.tasks[-1]
-    fields = form["fields"]
-    values = dict(fields)
+    values = dict(form["fields"])
     assert form["method"] == "post" and values["csrf_token"]
-    assert [v for k, v in fields if k == "needs"] == list(task.needs)
+    # The helper side asks this plugin for the task (task_details): the form names it, no more.
+    assert sorted(name for name, _ in form["fields"]) == [
+        "csrf_token", "helper_id", "next", "owner", "owner_id"]
     assert values["owner"] == "hub_requests" == task.owner
     assert values["owner_id"] == str(request.id) == task.owner_id
-    assert values["district"] == BOLTON
-    assert values["priority"] == str(task.priority)
-    assert values["dbs_level"] == task.dbs_level == "enhanced"
-    assert values["regulated_activity"] == "yes" and task.regulated_activity
-    assert values["person_id"] == str(request.person_id)
-    assert float(values["latitude"]) == task.location.latitude
-    assert float(values["longitude"]) == task.location.longitude
-    assert values["due_at"] == task.due_at.isoformat()
     assert values["helper_id"] == "stand-in-1"
     assert values["next"] == f"/hub-requests/{request.id}"
     assert " ".join(form["button"].split()) == "Offer this task to Priya P."
+
+
+# -- task_details: the task as this plugin has it, for open requests only -------------------
+
+
+def test_task_details_gives_the_task_find_helpers_was_asked_for(app, client, coordinator,
+                                                                helpers, submit):
+    request = submit(needs=["essential_shopping", "befriending"])
+    client.get(f"/hub-requests/{request.id}")
+    task = app.extensions["hubcore"].pm.hook.task_details(owner="hub_requests",
+                                                          owner_id=str(request.id))
+    assert task == helpers.tasks[-1]
+    assert task.district == BOLTON and task.person_id == request.person_id
+    assert task.dbs_level == "enhanced" and task.regulated_activity
+
+
+def test_task_details_answers_none_for_what_is_not_an_open_request_of_ours(app, db, submit):
+    from plugins.hub_requests import lifecycle
+
+    pm = app.extensions["hubcore"].pm
+    open_request, cancelled = submit(), submit()
+    lifecycle.transition(cancelled, "cancelled", actor=None, reason="Resolved by family")
+    db.session.commit()
+    ask = lambda owner, owner_id: pm.hook.task_details(owner=owner, owner_id=owner_id)  # noqa: E731
+    assert ask("hub_requests", str(open_request.id)) is not None
+    assert ask("volunteering", str(open_request.id)) is None
+    assert ask("hub_requests", str(cancelled.id)) is None
+    for nothing in ("999999", "x", "", "1.0", " 1", "\u0661", "99999999999999999999"):
+        assert ask("hub_requests", nothing) is None, nothing
 
 
 def test_no_offer_form_when_no_candidate_takes_offers_from_pages(app, client, coordinator,

@@ -16,10 +16,22 @@ BL1 = Location(53.592, -2.445)
 
 
 class TaskOwner:
-    """Stands in for the plugin that owns tasks: records what it is told."""
+    """Stands in for the plugin that owns tasks: records what it is told, and
+    answers ``task_details`` for the tasks a test says it holds."""
 
     def __init__(self):
         self.events: list[tuple] = []
+        self.tasks: dict[tuple[str, str], Task] = {}
+        self.asked: list[tuple[str, str]] = []
+
+    def holds(self, task: Task) -> Task:
+        self.tasks[(task.owner, task.owner_id)] = task
+        return task
+
+    @hookimpl
+    def task_details(self, owner, owner_id):
+        self.asked.append((owner, owner_id))
+        return self.tasks.get((owner, owner_id))
 
     @hookimpl
     def task_assigned(self, task, helper):
@@ -60,11 +72,17 @@ def a_task(owner_id="1", *, needs=("befriending",), district=BOLTON, **kwargs) -
 
 
 def task_json(owner_id="1", *, needs=("befriending",), district=BOLTON, **kwargs) -> dict:
+    """A task as the batch proposals API takes it (the client names every field)."""
     body = {"owner": "hub_requests", "owner_id": owner_id, "district": district,
             "needs": list(needs), "location": {"latitude": BL1.latitude,
                                               "longitude": BL1.longitude}}
     body.update(kwargs)
     return body
+
+
+def offer_body(task: Task, **extra) -> dict:
+    """What a client posts to offer ``task``: its owner and id only (the owner says the rest)."""
+    return {"owner": task.owner, "owner_id": task.owner_id, **extra}
 
 
 @dataclass

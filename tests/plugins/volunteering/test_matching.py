@@ -118,6 +118,32 @@ def test_unknown_dbs_level_asked_for_is_treated_as_the_strictest():
     assert matching.required_dbs_level(task(dbs_level="extra")) == "enhanced"
 
 
+def test_one_dbs_shortfall_rule_agrees_with_the_ranking_gate_for_every_case():
+    from types import SimpleNamespace
+
+    limit = TODAY - timedelta(days=matching.DBS_VALID_DAYS)
+    checks = [(level, verified, issued) for level in ("none", "basic", "enhanced")
+              for verified in (True, False)
+              for issued in (TODAY, limit, limit - timedelta(days=1))]
+    tasks = [task(("befriending",)), task(("befriending",), dbs_level="basic"),
+             task(("befriending",), dbs_level="enhanced"), task(("shopping",), dbs_level="none"),
+             task(("befriending",), regulated_activity=True)]
+    for the_task in tasks:
+        for level, verified, issued in checks:
+            volunteer = SimpleNamespace(dbs_level=level, dbs_issue_date=issued
+                                        if level != "none" else None,
+                                        dbs_verified_at=NOW if verified else None)
+            short = matching.dbs_shortfall(volunteer, the_task, TODAY)
+            admitted = ids(ranked([row(1, dbs=level, verified=verified, issued=issued)],
+                                  the_task)) == [1]
+            assert (short is None) == admitted, (the_task, level, verified, issued)
+            assert matching.held_dbs_level(volunteer, TODAY) == matching.effective_dbs_level(
+                level, verified, volunteer.dbs_issue_date, TODAY)
+            if short is not None:
+                assert short.needed == matching.required_dbs_level(the_task)
+                assert short.regulated == matching.is_regulated(the_task)
+
+
 # -- Skills, availability, weekly cap -------------------------------------------------------------------
 
 

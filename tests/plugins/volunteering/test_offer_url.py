@@ -82,7 +82,8 @@ def test_the_dbs_gate_refusal_comes_back_to_the_request_page(
     login(client, coordinator_account.email)
     page = client.get(f"/hub-requests/{request_id}").get_data(as_text=True)
     assert offer_forms(page) == []  # shopping help needs an enhanced check: no candidate
-    # A hand-made form naming them, with a lower level, meets the same gate; the page says why.
+    # A hand-made form naming them, with a lower level, meets the same gate (the owner's
+    # task decides, not the form's fields); the page says why.
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     refused = post(client, [("csrf_token", token), ("owner", "hub_requests"),
                             ("owner_id", str(request_id)), ("district", BOLTON),

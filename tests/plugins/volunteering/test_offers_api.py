@@ -16,7 +16,7 @@ from hubcore.db import utcnow
 from plugins.volunteering import offers
 from plugins.volunteering.models import Assignment, Offer, Volunteer
 
-from .conftest import BOLTON, WIGAN, a_task, task_json
+from .conftest import BOLTON, WIGAN, a_task, offer_body
 
 
 def offer_count(db, **where) -> int:
@@ -30,15 +30,16 @@ def offer_count(db, **where) -> int:
 
 
 def test_regulated_task_cannot_be_offered_to_a_volunteer_without_an_enhanced_check(
-        as_role, make_volunteer, db):
+        as_role, make_volunteer, db, task_owner):
     basic = make_volunteer(dbs="basic").volunteer
     coord = as_role("coordinator", BOLTON)
-    for task in (task_json(needs=["shopping"]),
-                 task_json(needs=["shopping"], dbs_level="none", regulated_activity=False),
-                 task_json(needs=["befriending"], regulated_activity=True),
-                 task_json(needs=["personal_care"])):
+    for task in (a_task("1", needs=["shopping"]),
+                 a_task("2", needs=["shopping"], dbs_level="none", regulated_activity=False),
+                 a_task("3", needs=["befriending"], regulated_activity=True),
+                 a_task("4", needs=["personal_care"])):
         response = coord.client.post("/api/v1/volunteering/offers",
-                                     json={"task": task, "volunteer_id": basic.id})
+                                     json=offer_body(task_owner.holds(task),
+                                                     volunteer_id=basic.id))
         assert response.status_code == 422, task
         problem = response.get_json()
         assert problem["type"].endswith("volunteer-not-eligible")
@@ -46,16 +47,16 @@ def test_regulated_task_cannot_be_offered_to_a_volunteer_without_an_enhanced_che
     assert offer_count(db) == 0
 
 
-def test_best_candidate_for_a_regulated_task_is_only_ever_enhanced(as_role, make_volunteer, db):
+def test_best_candidate_for_a_regulated_task_is_only_ever_enhanced(as_role, make_volunteer, db,
+                                                                   task_owner):
     make_volunteer(dbs="basic")
     make_volunteer()
     coord = as_role("coordinator", BOLTON)
-    refused = coord.client.post("/api/v1/volunteering/offers",
-                                json={"task": task_json(needs=["shopping"])})
+    body = offer_body(task_owner.holds(a_task(needs=["shopping"])))
+    refused = coord.client.post("/api/v1/volunteering/offers", json=body)
     assert refused.status_code == 409 and refused.get_json()["type"].endswith("no-candidate")
     enhanced = make_volunteer(dbs="enhanced").volunteer
-    made = coord.client.post("/api/v1/volunteering/offers",
-                             json={"task": task_json(needs=["shopping"])})
+    made = coord.client.post("/api/v1/volunteering/offers", json=body)
     assert made.status_code == 201 and made.get_json()["volunteer_id"] == enhanced.id
 
 
@@ -65,8 +66,8 @@ def test_accepting_a_regulated_task_after_the_check_was_withdrawn_is_refused(
 
     actor = make_volunteer(dbs="enhanced")
     coord = as_role("coordinator", BOLTON)
-    offer_id = coord.client.post("/api/v1/volunteering/offers", json={
-        "task": task_json(needs=["personal_care"])}).get_json()["id"]
+    offer_id = coord.client.post("/api/v1/volunteering/offers", json=offer_body(
+        task_owner.holds(a_task(needs=["personal_care"])))).get_json()["id"]
     vetting.verify_dbs(actor.volunteer, level="basic", certificate_number="001234567891",
                        issue_date=utcnow().date(), actor=coordinator_account)
     db.session.commit()
@@ -83,7 +84,8 @@ def test_accepting_assigns_the_task_and_tells_its_owner(as_role, make_volunteer,
                                                         task_owner):
     actor = make_volunteer()
     coord = as_role("coordinator", BOLTON)
-    made = coord.client.post("/api/v1/volunteering/offers", json={"task": task_json("41")})
+    body = offer_body(task_owner.holds(a_task("41")))
+    made = coord.client.post("/api/v1/volunteering/offers", json=body)
     assert made.status_code == 201, made.get_json()
     offer = made.get_json()
     assert offer["volunteer_id"] == actor.volunteer.id and offer["status"] == "offered"
@@ -95,15 +97,15 @@ def test_accepting_assigns_the_task_and_tells_its_owner(as_role, make_volunteer,
     assert task_owner.events == [("assigned", "41", f"volunteering-{actor.volunteer.id}")]
     again = actor.client.post(f"/api/v1/volunteering/offers/{offer['id']}/accept")
     assert again.status_code == 409 and "already been accepted" in again.get_json()["detail"]
-    refused = coord.client.post("/api/v1/volunteering/offers", json={"task": task_json("41")})
+    refused = coord.client.post("/api/v1/volunteering/offers", json=body)
     assert refused.status_code == 409 and refused.get_json()["type"].endswith("task-assigned")
 
 
-def test_a_volunteer_cannot_answer_someone_elses_offer(as_role, make_volunteer, db):
+def test_a_volunteer_cannot_answer_someone_elses_offer(as_role, make_volunteer, db, task_owner):
     first, other = make_volunteer(), make_volunteer()
     coord = as_role("coordinator", BOLTON)
-    offer = coord.client.post("/api/v1/volunteering/offers", json={
-        "task": task_json(), "volunteer_id": first.volunteer.id}).get_json()
+    offer = coord.client.post("/api/v1/volunteering/offers", json=offer_body(
+        task_owner.holds(a_task()), volunteer_id=first.volunteer.id)).get_json()
     assert other.client.post(f"/api/v1/volunteering/offers/{offer['id']}/accept") \
         .status_code == 404
     assert coord.client.post(f"/api/v1/volunteering/offers/{offer['id']}/decline") \
@@ -111,12 +113,12 @@ def test_a_volunteer_cannot_answer_someone_elses_offer(as_role, make_volunteer, 
     assert offer_count(db, status="offered") == 1
 
 
-def test_decline_moves_the_task_to_the_next_candidate(as_role, make_volunteer, db):
+def test_decline_moves_the_task_to_the_next_candidate(as_role, make_volunteer, db, task_owner):
     first = make_volunteer(postcode="BL1 1AA")
     second = make_volunteer(postcode="BL3 1AA")
     coord = as_role("coordinator", BOLTON)
     offer = coord.client.post("/api/v1/volunteering/offers",
-                              json={"task": task_json()}).get_json()
+                              json=offer_body(task_owner.holds(a_task()))).get_json()
     assert offer["volunteer_id"] == first.volunteer.id
     declined = first.client.post(f"/api/v1/volunteering/offers/{offer['id']}/decline")
     assert declined.status_code == 200
@@ -130,13 +132,13 @@ def test_decline_moves_the_task_to_the_next_candidate(as_role, make_volunteer, d
 
 
 def test_coordinator_of_another_district_cannot_offer_or_see_offers(as_role, make_volunteer,
-                                                                    db):
+                                                                    db, task_owner):
     make_volunteer()
+    body = offer_body(task_owner.holds(a_task()))
     wigan = as_role("coordinator", WIGAN)
-    assert wigan.client.post("/api/v1/volunteering/offers",
-                             json={"task": task_json()}).status_code == 403
+    assert wigan.client.post("/api/v1/volunteering/offers", json=body).status_code == 404
     bolton = as_role("coordinator", BOLTON)
-    offer = bolton.client.post("/api/v1/volunteering/offers", json={"task": task_json()})
+    offer = bolton.client.post("/api/v1/volunteering/offers", json=body)
     offer_id = offer.get_json()["id"]
     assert wigan.client.get(f"/api/v1/volunteering/offers/{offer_id}").status_code == 404
     assert wigan.client.post(f"/api/v1/volunteering/offers/{offer_id}/withdraw") \
@@ -146,15 +148,22 @@ def test_coordinator_of_another_district_cannot_offer_or_see_offers(as_role, mak
     assert offer_count(db, status="offered") == 1
 
 
-def test_bad_offer_input_is_refused_and_nothing_changes(as_role, make_volunteer, db):
+def test_bad_offer_input_is_refused_and_nothing_changes(as_role, make_volunteer, db, task_owner):
     make_volunteer()
+    task = task_owner.holds(a_task())
     coord = as_role("coordinator", BOLTON)
-    for body in ({}, {"task": {"owner": "hub_requests"}},
-                 {"task": task_json(priority=9)}, {"task": task_json(needs=[])},
-                 {"task": task_json(due_at="tomorrow")},
-                 {"task": task_json(), "volunteer_id": 99999}):
-        assert coord.client.post("/api/v1/volunteering/offers", json=body).status_code == 422
+    for body in ({}, {"owner": "hub_requests"}, {"owner_id": "1"},
+                 {"owner": "", "owner_id": "1"}, {"owner": "hub_requests", "owner_id": 1},
+                 offer_body(task, volunteer_id=99999), offer_body(task, volunteer_id="x")):
+        response = coord.client.post("/api/v1/volunteering/offers", json=body)
+        assert response.status_code == 422, (body, response.get_json())
     assert offer_count(db) == 0
+
+
+def test_offer_api_schema_names_the_task_by_owner_and_id_only(client):
+    offer_in = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]["OfferIn"]
+    assert set(offer_in["properties"]) == {"owner", "owner_id", "volunteer_id"}
+    assert set(offer_in["required"]) == {"owner", "owner_id"}
 
 
 # -- Expiry ------------------------------------------------------------------------------------------------
@@ -324,7 +333,8 @@ def test_coordinator_gives_a_task_back_and_the_owner_requeues_it(as_role, make_v
     assert task_owner.events[-1] == ("released", "6", "Volunteer is unwell")
     # Released, the task can be offered again, to someone not yet asked.
     other = make_volunteer().volunteer
-    again = coord.client.post("/api/v1/volunteering/offers", json={"task": task_json("6")})
+    again = coord.client.post("/api/v1/volunteering/offers",
+                              json=offer_body(task_owner.holds(a_task("6"))))
     assert again.status_code == 201 and again.get_json()["volunteer_id"] == other.id
 
 

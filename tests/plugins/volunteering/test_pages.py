@@ -133,18 +133,19 @@ def test_volunteer_accepts_an_offer_and_logs_hours_on_my_tasks(app, db, make_vol
                                  ("completed", "90", 1.5)]
 
 
-def test_coordinator_offers_a_task_from_a_form(app, db, make_volunteer, coordinator_account):
+def test_coordinator_offers_a_task_from_a_form(app, db, make_volunteer, coordinator_account,
+                                              task_owner):
     volunteer = make_volunteer().volunteer
+    task_owner.holds(a_task("12", priority=2))
     staff = app.test_client()
     login(staff, coordinator_account.email)
     response = submit_form(staff, "/volunteering/offers", {
-        "owner": "hub_requests", "owner_id": "12", "district": BOLTON,
-        "needs": ["befriending"], "latitude": "53.592", "longitude": "-2.445",
-        "priority": "2", "next": "/volunteering/volunteers"},
+        "owner": "hub_requests", "owner_id": "12", "next": "/volunteering/volunteers"},
         page_url="/volunteering/volunteers", follow_redirects=True)
     assert f"The task is offered to {volunteer.name}" in response.get_data(as_text=True)
-    assert [o.volunteer_id for o in offers.offers_for_task("hub_requests", "12")] \
-        == [volunteer.id]
+    [offer] = offers.offers_for_task("hub_requests", "12")
+    assert offer.volunteer_id == volunteer.id and offer.task["priority"] == 2
+    assert task_owner.asked == [("hub_requests", "12")]
 
 
 def test_hours_page_shows_the_coordinators_districts(app, db, make_volunteer,
@@ -157,18 +158,18 @@ def test_hours_page_shows_the_coordinators_districts(app, db, make_volunteer,
 
 
 def test_offer_form_takes_the_helper_id_find_helpers_gave_and_keeps_the_dbs_gate(
-        app, db, make_volunteer, coordinator_account):
+        app, db, make_volunteer, coordinator_account, task_owner):
     basic = make_volunteer(dbs="basic").volunteer
+    task_owner.holds(a_task("13", needs=("essential_shopping",)))
+    task_owner.holds(a_task("14", needs=("befriending",)))
     staff = app.test_client()
     login(staff, coordinator_account.email)
-    fields = {"owner": "hub_requests", "owner_id": "13", "district": BOLTON,
-              "latitude": "53.592", "longitude": "-2.445", "next": "/volunteering/volunteers",
+    fields = {"owner": "hub_requests", "next": "/volunteering/volunteers",
               "helper_id": f"volunteering-{basic.id}"}
-    refused = submit_form(staff, "/volunteering/offers",
-                          {**fields, "needs": ["essential_shopping"], "dbs_level": "none"},
+    refused = submit_form(staff, "/volunteering/offers", {**fields, "owner_id": "13"},
                           page_url="/volunteering/volunteers", follow_redirects=True)
     assert "cannot be offered this task" in refused.get_data(as_text=True)
     assert offers.offers_for_task("hub_requests", "13") == []
-    made = submit_form(staff, "/volunteering/offers", {**fields, "needs": ["befriending"]},
+    made = submit_form(staff, "/volunteering/offers", {**fields, "owner_id": "14"},
                        page_url="/volunteering/volunteers", follow_redirects=True)
     assert f"offered to {basic.name}" in made.get_data(as_text=True)
