@@ -28,8 +28,8 @@ SOME_FAILED = ("Helpers from {names} could not be found just now because of a fa
 class Candidates:
     """The helpers, why there are none, and the task they were found for.
 
-    ``task`` is what the request page sends back with an offer, so the helper
-    side is offered exactly the task it ranked for.
+    ``task`` is the task the helpers were ranked for: the one the helper side
+    reads back through ``task_details`` when the page makes an offer.
     """
 
     items: list[HelperCandidate]

@@ -389,6 +389,16 @@ def test_task_broadcasts_move_the_note_the_example_owns(hook, db, notes):
         hook.task_completed(task=notes.task_for(other), hours=1.0)  # never assigned
 
 
+def test_the_example_answers_task_details_for_its_open_notes_only(hook, db, notes):
+    note = notes.create_note(district=BOLTON, body="Collect a prescription", person_id=None,
+                             actor=None)
+    assert hook.task_details(owner="example", owner_id=str(note.id)) == notes.task_for(note)
+    assert hook.task_details(owner="example", owner_id="not-a-number") is None
+    assert hook.task_details(owner="someone_else", owner_id=str(note.id)) is None
+    notes.assign(note, "volunteer-42")
+    assert hook.task_details(owner="example", owner_id=str(note.id)) is None  # not open
+
+
 def test_suggest_services_collects_the_example_route(hook):
     person = PersonInfo(id=1, district=BOLTON, postcode="BL1 1AA")
     suggestions = flat(hook.suggest_services(need=Need("advice", "debts"), person=person))

@@ -47,6 +47,14 @@ def note_for_task(task: Task) -> ExampleNote | None:
     return db.session.get(ExampleNote, int(task.owner_id))
 
 
+def open_note(owner: str, owner_id: str) -> ExampleNote | None:
+    """The open note ``owner``/``owner_id`` names, if this plugin owns it."""
+    if owner != OWNER or not owner_id.isdigit():
+        return None
+    note = db.session.get(ExampleNote, int(owner_id))
+    return note if note is not None and note.status == "open" else None
+
+
 def task_for(note: ExampleNote) -> Task:
     return Task(owner=OWNER, owner_id=str(note.id), district=note.district_code,
                 needs=("practical_task",), person_id=note.person_id)
