@@ -79,6 +79,9 @@ def create_app(settings: Settings | None = None, *, extra_plugins: tuple[object,
 
     pm, report = build_plugin_manager(settings.plugins, strict=settings.strict_plugins,
                                       extra=extra_plugins)
+    settings = settings.with_plugin_settings(
+        [setting for batch in pm.hook.hubcore_settings() for setting in batch or ()],
+        switched_off=tuple(report.blocked))
     app.extensions["hubcore"] = Hubcore(
         settings=settings, pm=pm, plugins=report,
         permissions=permissions.Registry.from_hooks(pm),

@@ -70,14 +70,22 @@ class Settings:
     argon2_time_cost: int = 5
     argon2_memory_kib: int = 7168  # OWASP: m=7 MiB, t=5, p=1, as strong as 19 MiB, t=2; ~19 ms
     argon2_parallelism: int = 1
+    # Plugins' settings by name (``hubcore_settings``); from the environment they
+    # arrive as text and ``with_plugin_settings`` converts and checks them.
     extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
-        """Read ``HUBCORE_*`` variables; unknown ones are refused by name."""
+        """Read ``HUBCORE_*`` variables.
+
+        A name the core does not know is kept, as text, in ``extra`` for the
+        plugins to claim (``with_plugin_settings``): a name nobody claims is
+        refused there, when the plugins are known.
+        """
         environ = os.environ if environ is None else environ
         known = {f.name for f in fields(cls)} - {"extra"}
         values: dict = {}
+        unclaimed: dict[str, str] = {}
         for key, raw in environ.items():
             if not key.startswith("HUBCORE_"):
                 continue
@@ -85,12 +93,38 @@ class Settings:
             if name.startswith("test_"):
                 continue  # test-suite settings (HUBCORE_TEST_DATABASE_URL ...)
             if name not in known:
-                raise ConfigError(f"{key} is not a Hubcore setting")
+                unclaimed[name] = raw
+                continue
             try:
                 values[name] = _convert(name, raw)
             except (ConfigError, ValueError) as exc:
                 raise ConfigError(f"{key}: {exc}") from None
-        return cls(**values)
+        return cls(**values, extra=unclaimed)
+
+    def with_plugin_settings(self, declared, *, switched_off: tuple[str, ...] = ()
+                             ) -> "Settings":
+        """Claim ``extra`` for the settings the enabled plugins declare.
+
+        ``declared``: their ``PluginSetting`` values. Text is converted to the
+        setting's kind; a setting not given gets its default. A name nobody
+        declares is refused, unless it belongs to an installed plugin that is
+        switched off (``switched_off``: their names), so that switching a
+        plugin off needs no change to the environment.
+        """
+        extra = dict(self.extra)
+        for setting in declared:
+            if setting.name not in extra:
+                extra[setting.name] = setting.default
+            elif isinstance(extra[setting.name], str) and setting.kind is not str:
+                try:
+                    extra[setting.name] = _convert_kind(setting.kind, extra[setting.name])
+                except (ConfigError, ValueError) as exc:
+                    raise ConfigError(f"HUBCORE_{setting.name.upper()}: {exc}") from None
+        claimed = {setting.name for setting in declared}
+        for name in sorted(set(extra) - claimed):
+            if not any(name.startswith(f"{plugin}_") for plugin in switched_off):
+                raise ConfigError(f"HUBCORE_{name.upper()} is not a Hubcore setting")
+        return replace(self, extra=extra)
 
     def with_overrides(self, **overrides) -> "Settings":
         return replace(self, **overrides)
@@ -139,3 +173,10 @@ def _convert(name: str, raw: str):
     if kind == "int":
         return int(raw)
     return raw
+
+
+def _convert_kind(kind: type, raw: str):
+    """A plugin setting's text as its kind (int, float, bool)."""
+    if kind is bool:
+        return _bool(raw)
+    return kind(raw.strip())

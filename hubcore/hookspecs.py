@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         Permission,
         PersonDataSection,
         PersonInfo,
+        PluginSetting,
         RequestAction,
         RetentionRule,
         RiskSignal,
@@ -60,6 +61,19 @@ def hubcore_migrations() -> str | None:
     Called when the migration environment is built; every returned folder is
     added to Alembic's ``version_locations``, so ``hubcore db upgrade``
     applies the plugin's own branch (``branch_labels``) with the core's.
+    """
+
+
+@hookspec
+def hubcore_settings() -> list[PluginSetting]:
+    """Return the settings the plugin reads from the environment.
+
+    Called once when the app is built, before ``hubcore_register``. Each
+    ``HUBCORE_<NAME>`` variable is converted to the setting's kind (a bad
+    value stops the app, naming the variable) and, with the defaults of the
+    settings not given, lands in ``settings.extra[name]``. A ``HUBCORE_*``
+    variable that neither the core nor an enabled plugin declares stops the
+    app, except one named for an installed plugin that is switched off.
     """
 
 

@@ -33,6 +33,20 @@ class Permission:
 
 
 @dataclass(frozen=True)
+class PluginSetting:
+    """A setting a plugin reads from ``HUBCORE_<NAME IN CAPITALS>``.
+
+    ``name`` starts with the plugin's name (``hub_requests_retention_days``);
+    ``kind`` is int, float, bool or str; ``default`` is used when it is unset.
+    """
+
+    name: str
+    kind: type
+    default: object
+    description: str
+
+
+@dataclass(frozen=True)
 class NavItem:
     """One entry in the web shell's menu; ``order`` sorts, lower first."""
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 
 from hubcore import hookimpl
+from hubcore.config import ConfigError
 from hubcore.db import db
 from hubcore.identity.permissions import can
-from hubcore.values import NavItem, Permission, PersonDataSection, RetentionRule
+from hubcore.values import NavItem, Permission, PersonDataSection, PluginSetting, RetentionRule
 
 from . import data_protection, demo, intake, lifecycle, triage
 from .api import help_requests_api
@@ -24,11 +25,19 @@ NAME = "hub_requests"
 
 
 @hookimpl
+def hubcore_settings():
+    return [PluginSetting(
+        data_protection.RETENTION_SETTING, int, data_protection.DEFAULT_RETENTION_DAYS,
+        "Days a finished help request is kept before the sweep deletes it.")]
+
+
+@hookimpl
 def hubcore_register(app):
     triage.current_rules()  # bad rules stop the app here, not at a resident's submit
-    extra = app.extensions["hubcore"].settings.extra
-    app.config.setdefault("HUB_REQUESTS_RETENTION_DAYS", int(extra.get(
-        "hub_requests_retention_days", data_protection.DEFAULT_RETENTION_DAYS)))
+    days = app.extensions["hubcore"].settings.extra[data_protection.RETENTION_SETTING]
+    if days < 1:
+        raise ConfigError("HUBCORE_HUB_REQUESTS_RETENTION_DAYS must be 1 or more")
+    app.config.setdefault("HUB_REQUESTS_RETENTION_DAYS", days)
     app.register_blueprint(help_requests_api)
     app.register_blueprint(hub_requests)
     intake.listen(db.session.session_factory.class_)

@@ -1,8 +1,7 @@
 """What the plugin holds about a person: subject access, erasure, retention.
 
 Closed requests (completed, closed or cancelled) are kept for
-``HUB_REQUESTS_RETENTION_DAYS`` (the app's config; from the settings'
-``extra["hub_requests_retention_days"]``, default 365) after they finished,
+``HUBCORE_HUB_REQUESTS_RETENTION_DAYS`` (default 365) after they finished,
 then deleted with their notes, calls and history. The audit log is never touched, so its chain
 still verifies.
 """
@@ -19,6 +18,7 @@ from hubcore.db import db
 
 from .models import CallAttempt, CaseNote, HelpRequest, StatusChange
 
+RETENTION_SETTING = "hub_requests_retention_days"  # HUBCORE_HUB_REQUESTS_RETENTION_DAYS
 DEFAULT_RETENTION_DAYS = 365
 ERASED = "[erased]"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from hubcore.app import create_app
 from hubcore.config import ConfigError, Settings
 from tests.conftest import BOLTON
 
@@ -92,8 +93,14 @@ def test_settings_are_read_from_hubcore_variables():
     assert settings.strict_plugins is True and settings.token_ttl_hours == 2
 
 
+def test_an_unknown_setting_stops_the_app_naming_it(tmp_path):
+    settings = Settings.from_env({"HUBCORE_COLOUR": "blue"})
+    with pytest.raises(ConfigError, match="HUBCORE_COLOUR is not a Hubcore setting"):
+        create_app(settings, env="testing", plugins=(),
+                   database_url=f"sqlite:///{tmp_path}/a.db")
+
+
 @pytest.mark.parametrize("env, message", [
-    ({"HUBCORE_COLOUR": "blue"}, "HUBCORE_COLOUR is not a Hubcore setting"),
     ({"HUBCORE_STRICT_PLUGINS": "maybe"}, "HUBCORE_STRICT_PLUGINS"),
     ({"HUBCORE_SMTP_PORT": "twenty"}, "HUBCORE_SMTP_PORT"),
 ])
