@@ -98,6 +98,7 @@ def test_the_request_page_shows_the_working_plugins_answers_beside_a_broken_one(
     assert "Dee Desk" in html  # find_helpers
     assert "Community pantry" in html  # suggest_services
     assert "Book a food parcel" in html  # help_request_actions
+    assert "Helpers from BrokenDesk could not be found just now" in html  # beside the list
     logged = failures(caplog)
     for hook in ("find_helpers", "suggest_services", "help_request_actions"):
         assert any(hook in m and "'BrokenDesk'" in m for m in logged), (hook, logged)
