@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -124,8 +126,25 @@ def _hash_payload(seq, at_text, actor_id, actor_label, action, entity_type, enti
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+_AS_SYSTEM: ContextVar[bool] = ContextVar("hubcore.audit.as_system", default=False)
+
+
+@contextmanager
+def as_system():
+    """Record entries as "system" in this block, whoever is signed in.
+
+    For jobs: embedded, rq runs them inside the request that enqueued them,
+    but what a job does is the platform's doing, not that person's.
+    """
+    token = _AS_SYSTEM.set(True)
+    try:
+        yield
+    finally:
+        _AS_SYSTEM.reset(token)
+
+
 def _actor_from_context():
-    if not has_request_context():
+    if _AS_SYSTEM.get() or not has_request_context():
         return None
     from flask_login import current_user
 

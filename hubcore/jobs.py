@@ -31,6 +31,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
+from hubcore import audit
 from hubcore.db import db, utcnow
 from hubcore.errors import HubcoreError, NotFound
 
@@ -103,7 +104,9 @@ def run_job(dotted: str, args: tuple, kwargs: dict):
     A job always gets an app context of its own, so its database session
     (and its commit or rollback) is never the caller's: in synchronous mode
     that is a fresh context of the running app; in a worker, an app built by
-    ``create_app()`` from the worker's ``HUBCORE_*`` environment.
+    ``create_app()`` from the worker's ``HUBCORE_*`` environment. What it
+    records in the audit log is recorded as "system", as on a worker, even
+    when it runs inside a signed-in person's request.
     """
     func = _resolve(dotted)
     if has_app_context():
@@ -112,7 +115,7 @@ def run_job(dotted: str, args: tuple, kwargs: dict):
         from hubcore.app import create_app
 
         app = create_app()
-    with app.app_context():
+    with app.app_context(), audit.as_system():
         return func(*args, **kwargs)
 
 

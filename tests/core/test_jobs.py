@@ -70,6 +70,22 @@ def test_job_enqueued_by_dotted_path_runs_in_process_with_an_app_context(app):
     assert job_ran("in-process")
 
 
+def test_a_job_run_inside_a_signed_in_request_records_as_system(app, client, make_account):
+    """Embedded, the job runs in the request; the audit log must not blame the person."""
+    account = make_account("coordinator", (BOLTON,))
+    login(client, account.email)
+    with app.test_request_context():
+        from flask_login import login_user
+
+        login_user(account)
+        audit.record("test.by_person", "job", "person")
+        _db.session.commit()  # as views do: commit, then the job (after_commit)
+        jobs.enqueue(f"{HERE}.record_run", "as-system")
+    labels = dict(_db.session.execute(sa.select(AuditEntry.action, AuditEntry.actor_label)
+                                      .where(AuditEntry.entity_type == "job")).all())
+    assert labels == {"test.by_person": f"account:{account.id}", "test.job_ran": "system"}
+
+
 def sees_callers_session() -> bool:
     return "caller" in _db.session.info
 
