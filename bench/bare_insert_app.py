@@ -14,6 +14,7 @@ import os
 import sqlalchemy as sa
 from flask import Flask, jsonify, request
 
+from hubcore.app import tune_sqlite
 from hubcore.config import Settings
 
 TABLE = sa.Table("bench_bare_inserts", sa.MetaData(),
@@ -22,11 +23,14 @@ TABLE = sa.Table("bench_bare_inserts", sa.MetaData(),
 
 
 def engine_for(url: str) -> sa.Engine:
-    """The same driver and connection options as the platform's."""
+    """The same driver, connection options and SQLite pragmas as the platform's."""
     resolved = Settings(database_url=url).resolved_database_url(".")
     options = {"connect_args": {"timeout": 30}} if resolved.startswith("sqlite") \
         else {"pool_pre_ping": True}
-    return sa.create_engine(resolved, **options)
+    engine = sa.create_engine(resolved, **options)
+    if resolved.startswith("sqlite"):
+        sa.event.listen(engine, "connect", tune_sqlite)  # WAL, synchronous=NORMAL
+    return engine
 
 
 def create_bare_app() -> Flask:

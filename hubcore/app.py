@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None, *, extra_plugins: tuple[object,
     db.init_app(app)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         with app.app_context():
-            sa.event.listen(db.engine, "connect", _tune_sqlite)
+            sa.event.listen(db.engine, "connect", tune_sqlite)
     migrate.init_app(app, db, directory=_core_migrations_dir(), command="alembic")
 
     pm, report = build_plugin_manager(settings.plugins, strict=settings.strict_plugins,
@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None, *, extra_plugins: tuple[object,
     return app
 
 
-def _tune_sqlite(dbapi_connection, _record) -> None:
+def tune_sqlite(dbapi_connection, _record) -> None:
     """Write-ahead logging: readers never block the writer, and a commit
     syncs the log rather than the whole file (safe against crashes; the last
     commits may be lost only on power loss), so many clients can be served."""
