@@ -20,11 +20,14 @@ from flask import current_app
 from hubcore import audit, notify
 from hubcore.db import db, utcnow
 from hubcore.errors import Conflict, InvalidInput, NotFound
+from hubcore.identity.permissions import can
 from hubcore.plugins import collect
 from hubcore.values import HelperCandidate, Location, Task
 
 from . import matching
 from .models import Assignment, Offer, Volunteer
+
+OFFERS = "volunteering.offers.manage"
 
 # How long a volunteer has to answer, by the task's priority (1 is most urgent).
 OFFER_TTL = {1: timedelta(hours=1), 2: timedelta(hours=4), 3: timedelta(hours=12),
@@ -79,20 +82,22 @@ def _candidate(volunteer: Volunteer, score: float = 0.0, overflow: bool = False,
 # -- Making offers --------------------------------------------------------------------------
 
 
-def owners_task(owner: str, owner_id: str) -> Task:
-    """The task as its owner plugin has it now (``task_details``), to be offered.
+def owners_task(owner: str, owner_id: str, *, user) -> Task:
+    """The task as its owner plugin has it now (``task_details``), for ``user`` to offer.
 
     A form or API call names only the owner and the id: what the task needs,
     its DBS level, person, place and district are the owner's to say, so a
     hand-made post cannot lower a gate or name another person. Refused (422)
-    when no plugin answers for an open record of that owner and id.
+    when no plugin answers for an open record of that owner and id, and in
+    the same words when ``user`` may not offer tasks in its district: the
+    answer never tells another district's staff which records exist.
     """
     task = _pm().hook.task_details(owner=owner, owner_id=owner_id)
-    if task is None or task.owner != owner:
+    if task is None or task.owner != owner or not can(user, OFFERS, task.district):
         raise InvalidInput("There is no open task with this owner and id to offer: it may "
                            "have been finished since the page was shown.", code="unknown-task",
                            fields={"owner_id": ["No plugin has an open task with this owner "
-                                                "and id."]})
+                                                "and id in your districts."]})
     return task
 
 

@@ -286,8 +286,7 @@ def offer_task():
             "owner": form.get("owner", ""), "owner_id": form.get("owner_id", ""),
             "volunteer_id": form.get("volunteer_id")
             or matching.volunteer_id_of(form.get("helper_id", "")) or None})
-        task = offers.owners_task(data["owner"], data["owner_id"])
-        require_record(current_user, "volunteering.offers.manage", task.district)
+        task = offers.owners_task(data["owner"], data["owner_id"], user=current_user)
         offer = offers.make_offer(task, volunteer_id=data["volunteer_id"], actor=current_user)
     except (InvalidInput, Conflict) as exc:
         db.session.rollback()

@@ -98,10 +98,16 @@ def test_a_coordinator_of_another_district_posting_a_district_they_hold_is_refus
     wigan = make_account("coordinator", (WIGAN,))
     staff = app.test_client()
     login(staff, wigan.email)
-    refused = submit_form(staff, "/volunteering/offers", {
-        "owner": "hub_requests", "owner_id": str(request_id), "district": WIGAN,
-        "next": "/volunteering/volunteers"}, page_url="/volunteering/volunteers")
-    assert refused.status_code == 404
+    said = []
+    for owner_id in (str(request_id), str(request_id + 1000)):  # Bolton's, then none at all
+        answer = submit_form(staff, "/volunteering/offers", {
+            "owner": "hub_requests", "owner_id": owner_id, "district": WIGAN,
+            "next": "/volunteering/volunteers"}, page_url="/volunteering/volunteers")
+        assert answer.status_code == 302
+        page = staff.get("/volunteering/volunteers").get_data(as_text=True)
+        said.append([line for line in page.splitlines() if "no open task" in line])
+    # The same answer as for a request that does not exist: nothing tells Wigan what Bolton has.
+    assert said[0] and said[0] == said[1]
     assert offer_rows(db) == [] and offer_audit_count(db) == 0
 
 
@@ -183,7 +189,11 @@ def test_api_refuses_a_coordinator_of_another_district_before_anything_is_offere
     make_volunteer()
     task = task_owner.holds(a_task("25"))
     wigan = as_role("coordinator", WIGAN)
-    assert wigan.client.post(OFFERS_API, json=offer_body(task)).status_code == 404
+    refused = wigan.client.post(OFFERS_API, json=offer_body(task))
+    unknown = wigan.client.post(OFFERS_API, json={**offer_body(task), "owner_id": "999"})
+    # Refused as if the task did not exist: the answer names nothing of Bolton's.
+    assert refused.status_code == unknown.status_code == 422
+    assert refused.get_json() == {**unknown.get_json(), "instance": refused.get_json()["instance"]}
     assert wigan.client.post(OFFERS_API, json={**offer_body(task), "district": WIGAN}) \
         .status_code == 422
     resident = as_role("volunteer", BOLTON)

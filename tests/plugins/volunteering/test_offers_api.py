@@ -136,7 +136,7 @@ def test_coordinator_of_another_district_cannot_offer_or_see_offers(as_role, mak
     make_volunteer()
     body = offer_body(task_owner.holds(a_task()))
     wigan = as_role("coordinator", WIGAN)
-    assert wigan.client.post("/api/v1/volunteering/offers", json=body).status_code == 404
+    assert wigan.client.post("/api/v1/volunteering/offers", json=body).status_code == 422  # as if unknown
     bolton = as_role("coordinator", BOLTON)
     offer = bolton.client.post("/api/v1/volunteering/offers", json=body)
     offer_id = offer.get_json()["id"]
