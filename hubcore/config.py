@@ -9,10 +9,12 @@ a real secret key; ``create_app`` refuses to start without the last.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 DEFAULT_SECRET_KEY = "hubcore-embedded-not-secret"
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
 
 class ConfigError(Exception):
@@ -30,6 +32,11 @@ def _bool(value: str) -> bool:
 
 def _names(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _is_uuid(value: str) -> bool:
+    """A UUID written as Notify shows one: 8-4-4-4-12 hexadecimal digits."""
+    return _UUID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -57,8 +64,13 @@ class Settings:
     smtp_host: str = "localhost"
     smtp_port: int = 25
     smtp_sender: str = "hubcore@localhost"
-    notify_api_url: str = ""
+    notify_api_url: str = ""  # empty: https://api.notifications.service.gov.uk
+    # GOV.UK Notify's API key, "{key name}-{service id}-{secret}" (both ids UUIDs),
+    # and the ids of the service's generic templates: ((subject)) and ((body)).
     notify_api_key: str = ""
+    notify_email_template_id: str = ""
+    notify_sms_template_id: str = ""
+    notify_letter_template_id: str = ""
     token_ttl_hours: int = 12
     session_ttl_hours: int = 8
     rate_limit_storage_url: str = ""  # empty: the Redis URL, else in memory
@@ -129,6 +141,36 @@ class Settings:
     def with_overrides(self, **overrides) -> "Settings":
         return replace(self, **overrides)
 
+    def notify_credentials(self) -> tuple[str, str]:
+        """The service id and secret in ``notify_api_key``: the JWT's issuer and signing key.
+
+        The key name may itself contain hyphens, so the two UUIDs are read
+        from the end of the key, as GOV.UK Notify's own clients do.
+        """
+        key = self.notify_api_key
+        service_id, secret = key[-73:-37], key[-36:]
+        if len(key) < 75 or key[-74] != "-" or key[-37] != "-" \
+                or not (_is_uuid(service_id) and _is_uuid(secret)):
+            raise ConfigError("HUBCORE_NOTIFY_API_KEY must be a GOV.UK Notify API key: "
+                              "{key name}-{service id}-{secret key}, as Notify shows it")
+        return service_id, secret
+
+    def _validate_notify(self) -> None:
+        """The ``notify`` adapter cannot send a message without a key and the templates."""
+        self.notify_credentials()
+        for channel in ("email", "sms", "letter"):
+            name = f"HUBCORE_NOTIFY_{channel.upper()}_TEMPLATE_ID"
+            template_id = getattr(self, f"notify_{channel}_template_id")
+            if not template_id and channel == "letter":
+                continue  # post costs money: a service that sends none keeps no template
+            if not template_id:
+                raise ConfigError(f"{name} must be set to the id of the service's generic "
+                                  f"{channel} template when HUBCORE_NOTIFY_ADAPTER is notify")
+            if not _is_uuid(template_id):
+                raise ConfigError(f"{name} must be a template id (a UUID, as Notify shows it)")
+        if self.notify_api_url and not self.notify_api_url.startswith(("https://", "http://")):
+            raise ConfigError("HUBCORE_NOTIFY_API_URL must start with https:// or http://")
+
     @property
     def production(self) -> bool:
         return self.env == "production"
@@ -160,6 +202,8 @@ class Settings:
             raise ConfigError("HUBCORE_PUBLIC_URL must start with https:// or http://")
         if self.notify_adapter not in {"log", "smtp", "notify"}:
             raise ConfigError("HUBCORE_NOTIFY_ADAPTER must be log, smtp or notify")
+        if self.notify_adapter == "notify":
+            self._validate_notify()
         if self.reset_emails_per_hour < 1:
             raise ConfigError("HUBCORE_RESET_EMAILS_PER_HOUR must be 1 or more")
 

@@ -2,8 +2,8 @@
 
 Messages are written to the outbox in the caller's transaction, so nothing is
 lost if delivery is down. When that transaction commits, a job is enqueued to
-deliver them through the configured adapter (log by default, SMTP, or a
-GOV.UK Notify-style HTTP API). A failed attempt is retried with exponential
+deliver them through the configured adapter (log by default, SMTP, or
+GOV.UK Notify's HTTP API). A failed attempt is retried with exponential
 backoff; the scheduled sweep delivers whatever is due, so a message queued
 while Redis was down still goes out.
 """
@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import logging
 import smtplib
+import time
 import urllib.error
 import urllib.request
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+import jwt
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Mapped, mapped_column
@@ -36,6 +38,9 @@ BACKOFF_BASE = timedelta(minutes=1)  # 1, 2, 4 ... minutes between attempts
 BACKOFF_CAP = timedelta(hours=1)  # ... then hourly: about four hours in all
 BATCH_SIZE = 50
 SEND_TIMEOUT = 10  # seconds for one SMTP or HTTP delivery
+NOTIFY_DEFAULT_API_URL = "https://api.notifications.service.gov.uk"
+LETTER_MIN_LINES, LETTER_MAX_LINES = 3, 7  # Notify's address lines, the last a postcode
+ERROR_BODY_LIMIT = 10_000  # bytes of an error answer worth reading
 DELIVERY_JOB = "hubcore.notify.deliver_pending"
 _SESSION_FLAG = "hubcore.notify.queued"
 
@@ -295,46 +300,105 @@ class SmtpAdapter:
 
 
 class NotifyAdapter:
-    """POSTs to a GOV.UK Notify-style API: ``{notify_api_url}/v2/notifications/{channel}``."""
+    """Sends through GOV.UK Notify's REST API (or a compatible one), one generic template a channel.
+
+    Notify sends only templates: the service keeps one email template with
+    ((subject)) and ((body)), one text message template with ((body)) and, if
+    it sends post, one letter template with ((subject)) and ((body)); the
+    outbox fills them in (a letter without a letter template fails, unsent).
+    Each request carries a fresh JWT, because Notify refuses one issued more
+    than 30 seconds ago. The outbox id is the ``reference``, to trace a
+    message in Notify's dashboard.
+    """
 
     name = "notify"
 
     def __init__(self, settings):
         self.settings = settings
+        self.service_id, self.secret = settings.notify_credentials()
+        self.url = (settings.notify_api_url or NOTIFY_DEFAULT_API_URL).rstrip("/")
+
+    def token(self) -> str:
+        """The bearer token: HS256, signed with the key's secret, ``iss`` the service id."""
+        return jwt.encode({"iss": self.service_id, "iat": int(time.time())}, self.secret,
+                          algorithm="HS256")
 
     def payload(self, message: OutboxMessage) -> dict:
-        body: dict = {"reference": f"hubcore-{message.id}",
-                      "personalisation": {"subject": message.subject, "body": message.body}}
+        template_id = getattr(self.settings, f"notify_{message.channel}_template_id")
+        if not template_id:  # letters only: the others are required at start-up
+            raise DeliveryError(f"no {message.channel} template is set "
+                                f"(HUBCORE_NOTIFY_{message.channel.upper()}_TEMPLATE_ID)",
+                                permanent=True)
+        body: dict = {"template_id": template_id, "reference": f"hubcore-{message.id}"}
         if message.channel == "email":
             body["email_address"] = message.recipient
+            body["personalisation"] = {"subject": message.subject, "body": message.body}
         elif message.channel == "sms":
             body["phone_number"] = message.recipient
+            body["personalisation"] = {"body": message.body}
         else:
-            lines = [line.strip() for line in message.recipient.replace(",", "\n").splitlines()
-                     if line.strip()]
-            body["personalisation"].update(
-                {f"address_line_{n}": line for n, line in enumerate(lines[:7], start=1)})
+            lines = letter_address_lines(message.recipient)
+            body["personalisation"] = {
+                "subject": message.subject, "body": message.body,
+                **{f"address_line_{n}": line for n, line in enumerate(lines, start=1)}}
         return body
 
     def send(self, message: OutboxMessage) -> None:
-        base = self.settings.notify_api_url.rstrip("/")
-        if not base:
-            raise DeliveryError("HUBCORE_NOTIFY_API_URL is not set")
         request = urllib.request.Request(
-            f"{base}/v2/notifications/{message.channel}",
+            f"{self.url}/v2/notifications/{message.channel}",
             data=json.dumps(self.payload(message)).encode(), method="POST",
             headers={"Content-Type": "application/json",
-                     "Authorization": f"Bearer {self.settings.notify_api_key}",
+                     "Authorization": f"Bearer {self.token()}",
                      "User-Agent": "hubcore"})
         try:
             with urllib.request.urlopen(request, timeout=SEND_TIMEOUT) as response:
                 response.read()
         except urllib.error.HTTPError as exc:
+            # 400 (the message) and 403 (the key) fail again however often they
+            # are sent; 429 (rate limit) and 5xx (Notify's trouble) are worth retrying.
             retryable = exc.code == 429 or exc.code >= 500
-            raise DeliveryError(f"Notify API answered {exc.code}",
+            detail = notify_error_text(exc, message)
+            raise DeliveryError(f"Notify API answered {exc.code}: {detail}",
                                 permanent=not retryable) from None
         except (urllib.error.URLError, OSError) as exc:
             raise DeliveryError(f"Notify API unavailable: {exc}") from None
+
+
+def letter_address_lines(address: str) -> list[str]:
+    """The postal address as Notify's 3 to 7 address lines (the last a postcode or country).
+
+    Lines are taken one a line, or split at commas when the address was
+    written on fewer lines ("10 High Street, Bolton, BL1 1AA"). An address
+    that does not fit is refused for good rather than cut short.
+    """
+    lines = [line.strip() for line in address.splitlines() if line.strip()]
+    parts = [part.strip() for line in lines for part in line.split(",") if part.strip()]
+    if len(parts) <= LETTER_MAX_LINES:
+        lines = parts
+    if not LETTER_MIN_LINES <= len(lines) <= LETTER_MAX_LINES:
+        raise DeliveryError(f"the postal address has {len(lines)} line(s); GOV.UK Notify needs "
+                            f"{LETTER_MIN_LINES} to {LETTER_MAX_LINES}, the last a postcode "
+                            "or a country", permanent=True)
+    return lines
+
+
+def notify_error_text(exc: urllib.error.HTTPError, message: OutboxMessage) -> str:
+    """Notify's own words for a refusal (its ``errors`` list), without the recipient.
+
+    The text goes to the log and ``last_error``, so the recipient is blanked
+    out should Notify's message ever quote it.
+    """
+    try:
+        answer = json.loads(exc.read(ERROR_BODY_LIMIT) or b"{}")
+        errors = [f"{e.get('error', 'Error')}: {e.get('message', '')}".rstrip(": ")
+                  for e in answer.get("errors", []) if isinstance(e, dict)]
+    except (ValueError, AttributeError, OSError):
+        errors = []
+    text = "; ".join(errors) or str(exc.reason or "no explanation")
+    personal = [message.recipient, *message.recipient.replace(",", "\n").splitlines()]
+    for value in sorted({v.strip() for v in personal if len(v.strip()) > 2}, key=len, reverse=True):
+        text = text.replace(value, "[recipient]")
+    return text[:500]
 
 
 ADAPTERS = {"log": LogAdapter, "smtp": SmtpAdapter, "notify": NotifyAdapter}

@@ -9,14 +9,18 @@ import logging
 import socket
 import socketserver
 import threading
+import time
 from datetime import timedelta
 
+import jwt
 import pytest
 import redis
 import sqlalchemy as sa
 
 from hubcore import jobs, notify
+from hubcore.app import create_app
 from hubcore.audit import AuditEntry
+from hubcore.config import ConfigError, Settings
 from hubcore.db import utcnow
 from hubcore.errors import InvalidInput
 from hubcore.identity import people
@@ -120,7 +124,14 @@ def smtp_sink():
     sink.server_close()
 
 
-# -- A tiny Notify-style HTTP API on loopback ----------------------------------------------------
+# -- A tiny GOV.UK Notify API on loopback ------------------------------------------------------
+
+SERVICE_ID = "26785a09-ab16-4eb0-8407-a37497a57506"
+SECRET = "3d844edf-8d35-48ac-975b-e847b4f122b0"
+API_KEY = f"bolton-hub-live-{SERVICE_ID}-{SECRET}"  # a key name may have hyphens
+EMAIL_TEMPLATE = "f33517ff-2a88-4f6e-b855-c550268ce08a"
+SMS_TEMPLATE = "8e7f1a5c-0d4b-4a8e-9c3f-2b6d7e9a1c40"
+LETTER_TEMPLATE = "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f"
 
 
 class NotifyApi(http.server.ThreadingHTTPServer):
@@ -130,6 +141,8 @@ class NotifyApi(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), NotifyHandler)
         self.requests: list[dict] = []
         self.answer = 201
+        self.error = {"error": "BadRequestError",
+                      "message": "Can't send to this recipient using a team-only API key"}
 
     @property
     def url(self) -> str:
@@ -137,13 +150,16 @@ class NotifyApi(http.server.ThreadingHTTPServer):
 
 
 class NotifyHandler(http.server.BaseHTTPRequestHandler):
+    """Answers as Notify does: 201 with the notification, or an ``errors`` list."""
+
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.server.requests.append({"path": self.path, "headers": dict(self.headers),
                                      "json": json.loads(body)})
-        answer = json.dumps({"id": "9d1c"} if self.server.answer < 300
-                            else {"errors": [{"error": "oops"}]}).encode()
-        self.send_response(self.server.answer)
+        status = self.server.answer
+        answer = json.dumps({"id": "740e5834-3a29-46b4-9a6f-16142fde533a"} if status < 300
+                            else {"status_code": status, "errors": [self.server.error]}).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
@@ -163,6 +179,21 @@ def notify_api(monkeypatch):
     yield api
     api.shutdown()
     api.server_close()
+
+
+def use_notify(app, api: NotifyApi) -> None:
+    """Deliver through the loopback Notify API, with settings that pass start-up checks."""
+    use_settings(app, notify_adapter="notify", notify_api_url=api.url + "/",
+                 notify_api_key=API_KEY, notify_email_template_id=EMAIL_TEMPLATE,
+                 notify_sms_template_id=SMS_TEMPLATE, notify_letter_template_id=LETTER_TEMPLATE)
+    app.extensions["hubcore"].settings.validate()
+
+
+def bearer_claims(request: dict, secret: str = SECRET) -> dict:
+    scheme, _, token = request["headers"]["Authorization"].partition(" ")
+    assert scheme == "Bearer"
+    assert jwt.get_unverified_header(token)["alg"] == "HS256"
+    return jwt.decode(token, secret, algorithms=["HS256"])
 
 
 # -- Queueing ----------------------------------------------------------------------------------
@@ -262,34 +293,201 @@ def test_smtp_adapter_cannot_send_text_messages(app, db, smtp_sink):
     assert smtp_sink.messages == []
 
 
-def test_notify_adapter_posts_each_channel_as_json(app, db, notify_api):
-    use_settings(app, notify_adapter="notify", notify_api_url=notify_api.url + "/",
-                 notify_api_key="test-key-123")
-    sms_id = queue_and_commit(db, "sms", "07700 900982", "", "Your volunteer is on the way.")
-    email_id = queue_and_commit(db)
-    letter_id = queue_and_commit(db, "letter", "Flat 2, 10 High Street\nBolton\nBL1 1AA",
-                                 "Your grant", "Your grant was approved.")
-    assert {reload(db, i).status for i in (sms_id, email_id, letter_id)} == {"sent"}
-    sms, mail, letter = notify_api.requests
-    assert sms["path"] == "/v2/notifications/sms"
-    assert sms["headers"]["Authorization"] == "Bearer test-key-123"
-    assert sms["json"] == {"phone_number": "+447700900982", "reference": f"hubcore-{sms_id}",
-                           "personalisation": {"subject": "",
-                                               "body": "Your volunteer is on the way."}}
-    assert mail["path"] == "/v2/notifications/email"
-    assert mail["json"]["email_address"] == "ada@example.org"
-    assert letter["path"] == "/v2/notifications/letter"
-    lines = {k: v for k, v in letter["json"]["personalisation"].items()
-             if k.startswith("address_line_")}
-    assert lines == {"address_line_1": "Flat 2", "address_line_2": "10 High Street",
-                     "address_line_3": "Bolton", "address_line_4": "BL1 1AA"}
+def test_notify_email_is_sent_with_the_generic_template_and_a_token_signed_with_the_secret(
+        app, db, notify_api):
+    use_notify(app, notify_api)
+    before = int(time.time())
+    message_id = queue_and_commit(db)
+    assert reload(db, message_id).status == "sent"
+    [request] = notify_api.requests
+    assert request["path"] == "/v2/notifications/email"
+    claims = bearer_claims(request)
+    assert claims["iss"] == SERVICE_ID
+    assert before <= claims["iat"] <= int(time.time())
+    with pytest.raises(jwt.InvalidSignatureError):
+        bearer_claims(request, secret="0" * 8 + SECRET[8:])
+    assert request["json"] == {
+        "email_address": "ada@example.org", "template_id": EMAIL_TEMPLATE,
+        "personalisation": {"subject": "Your request",
+                            "body": "A volunteer will call you tomorrow."},
+        "reference": f"hubcore-{message_id}"}
 
 
-def test_notify_client_error_fails_the_message_for_good(app, db, notify_api):
-    use_settings(app, notify_adapter="notify", notify_api_url=notify_api.url)
+def test_notify_text_message_is_sent_with_the_sms_template(app, db, notify_api):
+    use_notify(app, notify_api)
+    message_id = queue_and_commit(db, "sms", "07700 900982", "", "Your volunteer is on the way.")
+    assert reload(db, message_id).status == "sent"
+    [request] = notify_api.requests
+    assert request["path"] == "/v2/notifications/sms"
+    assert bearer_claims(request)["iss"] == SERVICE_ID
+    assert request["json"] == {
+        "phone_number": "+447700900982", "template_id": SMS_TEMPLATE,
+        "personalisation": {"body": "Your volunteer is on the way."},
+        "reference": f"hubcore-{message_id}"}
+
+
+def test_notify_letter_is_sent_with_the_letter_template_and_the_address_lines(
+        app, db, notify_api):
+    use_notify(app, notify_api)
+    message_id = queue_and_commit(db, "letter", "Ada Lovelace\nFlat 2, 10 High Street\nBolton\n"
+                                  "BL1 1AA", "Your grant", "Your grant was approved.")
+    assert reload(db, message_id).status == "sent"
+    [request] = notify_api.requests
+    assert request["path"] == "/v2/notifications/letter"
+    assert request["json"] == {
+        "template_id": LETTER_TEMPLATE, "reference": f"hubcore-{message_id}",
+        "personalisation": {"subject": "Your grant", "body": "Your grant was approved.",
+                            "address_line_1": "Ada Lovelace", "address_line_2": "Flat 2",
+                            "address_line_3": "10 High Street", "address_line_4": "Bolton",
+                            "address_line_5": "BL1 1AA"}}
+
+
+def test_without_a_letter_template_a_letter_fails_unsent_and_the_app_starts(
+        app, db, notify_api):
+    use_notify(app, notify_api)
+    use_settings(app, notify_letter_template_id="")
+    app.extensions["hubcore"].settings.validate()  # starts without one
+    Settings.from_env({**NOTIFY_ENV, "HUBCORE_NOTIFY_LETTER_TEMPLATE_ID": ""}).validate()
+    message_id = queue_and_commit(db, "letter", "Ada Lovelace\n10 High Street\nBolton BL1 1AA",
+                                  "Your grant", "Your grant was approved.")
+    message = reload(db, message_id)
+    assert message.status == "failed"
+    assert "HUBCORE_NOTIFY_LETTER_TEMPLATE_ID" in message.last_error
+    assert notify_api.requests == []
+
+
+def test_letter_address_written_on_one_line_is_split_at_commas():
+    assert notify.letter_address_lines("Ada Lovelace, 10 High Street, Bolton BL1 1AA") == [
+        "Ada Lovelace", "10 High Street", "Bolton BL1 1AA"]
+
+
+def test_letter_address_with_commas_on_seven_lines_keeps_its_lines():
+    address = "\n".join(["Ada Lovelace", "Flat 2, Mill House", "10 High Street", "Farnworth",
+                         "Bolton", "Greater Manchester", "BL1 1AA"])
+    assert len(notify.letter_address_lines(address)) == 7
+
+
+@pytest.mark.parametrize("address", [
+    "10 High Street\nBL1 1AA",
+    "\n".join(f"Line {n}" for n in range(1, 9)),
+])
+def test_letter_address_notify_cannot_take_fails_for_good_without_a_request(
+        app, db, notify_api, address):
+    use_notify(app, notify_api)
+    message = reload(db, queue_and_commit(db, "letter", address, "Your grant", "Approved."))
+    assert message.status == "failed"
+    assert "GOV.UK Notify needs 3 to 7" in message.last_error
+    assert notify_api.requests == []
+
+
+@pytest.mark.parametrize("status, error", [
+    (400, {"error": "BadRequestError",
+           "message": "Can't send to this recipient using a team-only API key"}),
+    (403, {"error": "AuthError", "message": "Invalid token: API key not found"}),
+])
+def test_notify_refusal_fails_the_message_for_good_with_notifys_words(
+        app, db, notify_api, caplog, status, error):
+    use_notify(app, notify_api)
+    notify_api.answer, notify_api.error = status, error
+    with caplog.at_level(logging.INFO, logger="hubcore.notify"):
+        message = reload(db, queue_and_commit(db))
+    assert (message.status, message.attempts) == ("failed", 1)
+    assert message.last_error == \
+        f"Notify API answered {status}: {error['error']}: {error['message']}"
+    assert error["message"] in caplog.text
+    assert "ada@example.org" not in caplog.text and "tomorrow" not in caplog.text
+
+
+def test_notify_error_text_never_repeats_the_recipient(app, db, notify_api, caplog):
+    use_notify(app, notify_api)
     notify_api.answer = 400
+    notify_api.error = {"error": "ValidationError",
+                        "message": "phone_number +447700900982 is not a UK mobile number"}
+    with caplog.at_level(logging.INFO, logger="hubcore.notify"):
+        message = reload(db, queue_and_commit(db, "sms", "07700 900982", "", "On the way."))
+    assert message.status == "failed"
+    assert message.last_error == ("Notify API answered 400: ValidationError: "
+                                  "phone_number [recipient] is not a UK mobile number")
+    assert "900982" not in caplog.text
+
+
+@pytest.mark.parametrize("status", [429, 500])
+def test_notify_rate_limit_or_server_error_is_retried_later(app, db, notify_api, status):
+    use_notify(app, notify_api)
+    notify_api.answer = status
+    notify_api.error = {"error": "Exception", "message": "Internal server error"}
     message = reload(db, queue_and_commit(db))
-    assert (message.status, message.last_error) == ("failed", "Notify API answered 400")
+    assert (message.status, message.attempts) == ("pending", 1)
+    assert message.last_error.startswith(f"Notify API answered {status}")
+    assert message.next_attempt_at > utcnow()
+
+    notify_api.answer = 201  # Notify is back
+    assert jobs.sweep(message.next_attempt_at) == {"notifications_sent": 1}
+    db.session.commit()
+    message = reload(db, message.id)
+    assert (message.status, message.attempts, message.last_error) == ("sent", 2, None)
+    assert len(notify_api.requests) == 2
+
+
+def test_notify_unreachable_is_retried_later(app, db):
+    use_settings(app, notify_adapter="notify", notify_api_url=f"http://127.0.0.1:{closed_port()}",
+                 notify_api_key=API_KEY, notify_email_template_id=EMAIL_TEMPLATE)
+    message = reload(db, queue_and_commit(db))
+    assert (message.status, message.attempts) == ("pending", 1)
+    assert message.last_error.startswith("Notify API unavailable")
+
+
+def test_notify_adapter_defaults_to_gov_uk_notify():
+    settings = Settings(notify_adapter="notify", notify_api_key=API_KEY)
+    assert notify.NotifyAdapter(settings).url == "https://api.notifications.service.gov.uk"
+
+
+# -- Notify settings, checked at start-up ------------------------------------------------------
+
+
+NOTIFY_ENV = {"HUBCORE_NOTIFY_ADAPTER": "notify", "HUBCORE_NOTIFY_API_KEY": API_KEY,
+              "HUBCORE_NOTIFY_EMAIL_TEMPLATE_ID": EMAIL_TEMPLATE,
+              "HUBCORE_NOTIFY_SMS_TEMPLATE_ID": SMS_TEMPLATE,
+              "HUBCORE_NOTIFY_LETTER_TEMPLATE_ID": LETTER_TEMPLATE}
+
+
+def test_notify_settings_are_read_and_the_key_is_split_into_service_id_and_secret():
+    settings = Settings.from_env(NOTIFY_ENV)
+    settings.validate()
+    assert settings.notify_credentials() == (SERVICE_ID, SECRET)
+    assert (settings.notify_email_template_id, settings.notify_sms_template_id,
+            settings.notify_letter_template_id) == (EMAIL_TEMPLATE, SMS_TEMPLATE, LETTER_TEMPLATE)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("HUBCORE_NOTIFY_API_KEY", ""),
+    ("HUBCORE_NOTIFY_API_KEY", "not-a-notify-key"),
+    ("HUBCORE_NOTIFY_API_KEY", f"{SERVICE_ID}-{SECRET}"),  # no key name
+    ("HUBCORE_NOTIFY_API_KEY", f"live-{SERVICE_ID}-{SECRET[:-1]}x"),
+    ("HUBCORE_NOTIFY_EMAIL_TEMPLATE_ID", ""),
+    ("HUBCORE_NOTIFY_EMAIL_TEMPLATE_ID", "welcome-email"),
+    ("HUBCORE_NOTIFY_SMS_TEMPLATE_ID", ""),
+    ("HUBCORE_NOTIFY_LETTER_TEMPLATE_ID", "letter"),
+    ("HUBCORE_NOTIFY_API_URL", "api.notifications.service.gov.uk"),
+])
+def test_notify_adapter_with_a_missing_or_malformed_setting_is_refused_by_name(name, value):
+    settings = Settings.from_env({**NOTIFY_ENV, name: value})
+    with pytest.raises(ConfigError, match=name):
+        settings.validate()
+
+
+def test_app_with_a_malformed_notify_key_does_not_start_and_does_not_show_the_key(tmp_path):
+    key = f"live-{SERVICE_ID}-{SECRET[:30]}"  # cut short when pasted
+    settings = Settings.from_env({**NOTIFY_ENV, "HUBCORE_NOTIFY_API_KEY": key})
+    with pytest.raises(ConfigError, match="HUBCORE_NOTIFY_API_KEY") as caught:
+        create_app(settings, env="testing", plugins=(),
+                   database_url=f"sqlite:///{tmp_path}/a.db")
+    assert SECRET[:30] not in str(caught.value)
+
+
+def test_other_adapters_need_no_notify_settings():
+    for adapter in ("log", "smtp"):
+        Settings(notify_adapter=adapter).validate()
 
 
 # -- Failure, backoff and the sweep --------------------------------------------------------------
@@ -314,7 +512,7 @@ def test_failure_keeps_the_message_pending_with_backoff_and_a_later_sweep_delive
 
 
 def test_server_errors_are_retried_with_growing_waits_then_given_up(app, db, notify_api):
-    use_settings(app, notify_adapter="notify", notify_api_url=notify_api.url)
+    use_notify(app, notify_api)
     notify_api.answer = 503
     message_id = queue_and_commit(db)
     waits = []
