@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
@@ -67,7 +68,7 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.astimezone(UTC)
 
 
-def insert_now(obj):
+def insert_now(obj, *, unless_taken: str | None = None):
     """INSERT a new model object with one Core statement; it stays in the session,
     persistent and loaded. Returns it, with its primary key.
 
@@ -75,9 +76,13 @@ def insert_now(obj):
     costs more than the rows it writes. Only columns are written: set foreign
     keys, not relationships. Column defaults are applied here, so that reading
     the object afterwards never goes back to the database.
+
+    ``unless_taken``: a column with a unique constraint; when its value is
+    taken already nothing is written and None is returned (``ON CONFLICT DO
+    NOTHING``), so the caller can choose another value without a query first.
     """
     state = sa.inspect(obj)
-    insert, key, columns = _insert_plan(state.mapper)
+    insert, key, columns = _insert_plan(state.mapper, unless_taken)
     values, loaded = {}, {}
     for column, attribute, default in columns:
         value = state.dict.get(attribute)
@@ -85,7 +90,10 @@ def insert_now(obj):
             value = default.arg(None) if default.is_callable else default.arg
         values[column] = loaded[attribute] = value
     session = db.session()
-    loaded[key] = session.connection().execute(insert, values).scalar_one()
+    new_id = session.connection().execute(insert, values).scalar()
+    if new_id is None:
+        return None
+    loaded[key] = new_id
     # Written as loaded values: nothing is left for the session to save or load.
     state.dict.update(loaded)
     sa.orm.make_transient_to_detached(obj)
@@ -96,12 +104,20 @@ def insert_now(obj):
 _PLANS: dict = {}
 
 
-def _insert_plan(mapper) -> tuple:
+def _insert_plan(mapper, unless_taken: str | None) -> tuple:
     """The INSERT, the primary key's attribute and (column, attribute, default) of the rest."""
-    if mapper not in _PLANS:
+    dialect = db.session().get_bind().dialect.name
+    plan_key = (mapper, unless_taken, dialect)
+    if plan_key not in _PLANS:
         table = mapper.local_table
         (key,) = table.primary_key.columns
-        _PLANS[mapper] = (table.insert().returning(key), mapper.get_property_by_column(key).key,
-                          [(c.key, mapper.get_property_by_column(c).key, c.default)
-                           for c in table.columns if c is not key])
-    return _PLANS[mapper]
+        if unless_taken is None:
+            insert = table.insert()
+        else:  # the dialects' own INSERT: ON CONFLICT is not standard SQL
+            dialect_insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+            insert = dialect_insert(table).on_conflict_do_nothing(
+                index_elements=[table.c[unless_taken]])
+        _PLANS[plan_key] = (insert.returning(key), mapper.get_property_by_column(key).key,
+                            [(c.key, mapper.get_property_by_column(c).key, c.default)
+                             for c in table.columns if c is not key])
+    return _PLANS[plan_key]

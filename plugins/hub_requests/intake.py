@@ -98,7 +98,6 @@ def submit_request(*, person: dict, needs, circumstances, urgency: str, descript
                                                           details["family_name"]),
         family_key=people.name_key(details["family_name"]))
     duplicate = find_duplicate(household, needs, now)
-    reference = new_reference(place.district_code)
     hub_contact(place.district_code)  # for the receipt: read now, not under the lock
 
     # Then the writes, together: the write lock (SQLite) or the audit log's append
@@ -119,8 +118,8 @@ def submit_request(*, person: dict, needs, circumstances, urgency: str, descript
         original, why = duplicate
         suspected = dict(duplicate_of_id=original.id, duplicate_state="suspected",
                          duplicate_reason=why)
-    request = insert_now(HelpRequest(
-        reference=reference, person_id=resident.id,
+    request = insert_request(HelpRequest(
+        person_id=resident.id,
         district_code=place.district_code, needs=needs, circumstances=circumstances,
         urgency=urgency, description=description, recurrence=recurrence,
         priority=result.priority, score=result.score, due_at=result.due_at,
@@ -194,23 +193,30 @@ def _person_for(found: Person | None, details: dict, place, actor) -> tuple[Pers
     return found, False
 
 
-def new_reference(district_code: str) -> str:
-    """A reference a person can read out on the phone: ``BOL-7K3Q``."""
+def new_reference(district_code: str, attempt: int = 0) -> str:
+    """A reference a person can read out on the phone: ``BOL-7K3Q``.
+
+    Random, so it may be taken: ``insert_request`` tries again, and after ten
+    tries in a crowded district makes it longer.
+    """
     found = packs.district(district_code)
     prefix = found.short if found else "HUB"
+    length = 4 if attempt < 10 else 6
+    return f"{prefix}-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(length))
+
+
+def insert_request(request: HelpRequest) -> HelpRequest:
+    """Insert a new request under a reference nobody has.
+
+    The INSERT itself finds out (``ON CONFLICT DO NOTHING`` on the unique
+    reference): no query first, and two intakes that draw the same code at
+    the same moment cannot both have it.
+    """
     for attempt in range(20):
-        length = 4 if attempt < 10 else 6
-        reference = f"{prefix}-" + "".join(secrets.choice(REFERENCE_ALPHABET)
-                                           for _ in range(length))
-        taken = db.session.connection().execute(_REFERENCE_TAKEN,
-                                                {"reference": reference}).first()
-        if taken is None:
-            return reference
+        request.reference = new_reference(request.district_code, attempt)
+        if insert_now(request, unless_taken="reference") is not None:
+            return request
     raise RuntimeError("could not find a free reference")  # 30^6 values: not reachable
-
-
-_REFERENCE_TAKEN = sa.select(HelpRequest.id).where(
-    HelpRequest.reference == sa.bindparam("reference"))
 
 
 # -- Duplicates ------------------------------------------------------------------
@@ -413,17 +419,15 @@ def repeat_request(previous: HelpRequest, now: datetime) -> HelpRequest | None:
         return None
     result = triage.score_request(previous.needs, previous.circumstances, previous.urgency,
                                   created_at=now)
-    request = HelpRequest(
-        reference=new_reference(previous.district_code), person_id=resident.id,
+    request = insert_request(HelpRequest(
+        person_id=resident.id,
         district_code=previous.district_code, needs=list(previous.needs),
         circumstances=list(previous.circumstances), urgency=previous.urgency,
         description=previous.description, recurrence=previous.recurrence,
         follows_id=previous.id, priority=result.priority, score=result.score,
         due_at=result.due_at, reason=result.reason, rules_version=result.rules_version,
         status="new", escalated=False, channel=previous.channel, created_at=now,
-        updated_at=now)
-    db.session.add(request)
-    db.session.flush()
+        updated_at=now))
     db.session.add(StatusChange(request_id=request.id, from_status=None, to_status="new",
                                 reason=f"repeats {previous.reference} ({previous.recurrence})",
                                 at=now))

@@ -51,3 +51,15 @@ def test_a_rolled_back_insert_leaves_nothing(app, db):
     insert_now(Person(given_name="Ada", district_code=BOLTON))
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Person)) == 0
+
+
+def test_unless_taken_writes_nothing_and_returns_none_when_the_value_is_taken(app, db):
+    from hubcore.identity.models import Organisation
+
+    first = insert_now(Organisation(name="Bolton Hub", kind="hub"), unless_taken="name")
+    assert first is not None and first.id is not None
+    second = Organisation(name="Bolton Hub", kind="hub")
+    assert insert_now(second, unless_taken="name") is None
+    assert not sa.inspect(second).persistent
+    db.session.commit()  # the transaction is intact: the conflict was no error
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Organisation)) == 1

@@ -13,7 +13,7 @@ from hubcore.audit import AuditEntry
 from hubcore.db import utcnow
 from hubcore.errors import Forbidden, InvalidInput
 from hubcore.identity.models import Consent, Person
-from plugins.hub_requests import lifecycle
+from plugins.hub_requests import intake, lifecycle
 from plugins.hub_requests.models import HelpRequest, StatusChange
 from tests.conftest import BOLTON, BURY, WIGAN
 
@@ -213,3 +213,12 @@ def test_an_api_submit_is_announced_once_and_a_refused_one_never(client, listene
     assert client.post("/api/v1/help-requests",
                        json=submission(consent=False)).status_code == 422
     assert [info.reference[:4] for info in listener.heard] == ["BOL-"]
+
+
+def test_a_reference_drawn_twice_is_drawn_again_not_an_error(app, db, submit, monkeypatch):
+    """Two intakes may draw the same random code; the insert finds out, and draws again."""
+    first = submit()
+    draws = iter([first.reference, "BOL-2222"])
+    monkeypatch.setattr(intake, "new_reference", lambda district, attempt=0: next(draws))
+    second = submit()
+    assert second.reference == "BOL-2222" != first.reference
