@@ -98,7 +98,38 @@ def insert_now(obj, *, unless_taken: str | None = None):
     state.dict.update(loaded)
     sa.orm.make_transient_to_detached(obj)
     session.add(obj)
+    # Added as if it had always been there, so a rollback would not take it out
+    # of the session as it does a new object: _forget_rolled_back does.
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_INSERTED_NOW, []).append((transaction, obj))
     return obj
+
+
+_INSERTED_NOW = "hubcore.db.inserted_now"
+
+
+@sa.event.listens_for(sa.orm.Session, "after_soft_rollback")
+def _forget_rolled_back(session, previous_transaction) -> None:
+    """Take the objects ``insert_now`` wrote in the rolled-back transaction (or a
+    savepoint within it) out of the session: their rows are gone."""
+    inserted = session.info.get(_INSERTED_NOW)
+    if not inserted:
+        return
+    kept = []
+    for transaction, obj in inserted:
+        ancestor = transaction
+        while ancestor is not None and ancestor is not previous_transaction:
+            ancestor = ancestor.parent
+        if ancestor is None:
+            kept.append((transaction, obj))
+        elif obj in session:
+            session.expunge(obj)
+    session.info[_INSERTED_NOW] = kept
+
+
+@sa.event.listens_for(sa.orm.Session, "after_commit")
+def _forget_committed(session) -> None:
+    session.info.pop(_INSERTED_NOW, None)
 
 
 _PLANS: dict = {}

@@ -63,3 +63,23 @@ def test_unless_taken_writes_nothing_and_returns_none_when_the_value_is_taken(ap
     assert not sa.inspect(second).persistent
     db.session.commit()  # the transaction is intact: the conflict was no error
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Organisation)) == 1
+
+
+def test_after_a_rollback_the_object_is_gone_and_the_next_insert_works(app, db):
+    """The rolled-back row's id comes round again on SQLite: no stale object may hold it."""
+    gone = insert_now(Person(given_name="Ada", district_code=BOLTON))
+    db.session.rollback()
+    assert gone not in db.session
+    again = insert_now(Person(given_name="Grace", district_code=BOLTON))
+    db.session.commit()
+    assert db.session.get(Person, again.id).given_name == "Grace"
+
+
+def test_a_rolled_back_savepoint_forgets_only_its_own_objects(app, db):
+    kept = insert_now(Person(given_name="Ada", district_code=BOLTON))
+    savepoint = db.session.begin_nested()
+    dropped = insert_now(Person(given_name="Grace", district_code=BOLTON))
+    savepoint.rollback()
+    assert kept in db.session and dropped not in db.session
+    db.session.commit()
+    assert db.session.scalars(sa.select(Person.given_name)).all() == ["Ada"]
