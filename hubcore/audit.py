@@ -181,6 +181,8 @@ def record_many(entries: list[Pending]) -> list[AuditEntry]:
     holds the append lock for the least time when it records them together,
     after its own inserts.
     """
+    if not entries:
+        return []
     session = db.session()
     session.flush()  # the caller's pending changes first, as before any query
     seq, prev_hash = _next_link(session)
@@ -276,8 +278,7 @@ def _serialise_appenders(session) -> None:
     dialect = connection.dialect.name
     if dialect == "postgresql":
         connection.execute(_ADVISORY_LOCK, {"key": ADVISORY_LOCK_KEY})
-    elif dialect == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
-        # pysqlite opens a transaction only for a write, which took the lock already.
+    elif dialect == "sqlite":
         connection.execute(_TAKE_WRITE_LOCK)
 
 

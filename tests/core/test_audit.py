@@ -365,3 +365,9 @@ def test_administrator_checks_the_chain_on_a_page(app, db, make_account, distric
     run_sql(db, "DELETE FROM audit_entries WHERE seq = 2")
     html = client.get("/audit/verify").get_data(as_text=True)
     assert "The audit log has been changed" in html and "Entry 2" in html
+
+
+def test_appending_nothing_writes_nothing(app, db):
+    assert audit.record_many([]) == []
+    db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == 0
