@@ -491,9 +491,10 @@ def helper_id(volunteer_id: int) -> str:
 
 def volunteer_id_of(helper: str) -> int | None:
     prefix = f"{SOURCE}-"
-    if not helper.startswith(prefix) or not helper[len(prefix):].isdigit():
+    number = helper[len(prefix):] if helper.startswith(prefix) else ""
+    if not (number.isascii() and number.isdigit()) or len(number) > 12:  # "²" is a digit too
         return None
-    return int(helper[len(prefix):])
+    return int(number)
 
 
 def rank_with_overflow(index: VolunteerIndex, task: Task, workload: Workload,

@@ -330,3 +330,14 @@ def test_index_sees_a_change_committed_late_by_a_slower_transaction(app, db,
         updated_at=seen_newest - timedelta(seconds=30)))
     db.session.commit()
     assert ids(matching.find_candidates(task(due_at=None), 10, now=NOW)) == [late.id]
+
+
+@pytest.mark.parametrize("helper", ["volunteering-²", "volunteering-٣", "volunteering-",
+                                    "volunteering-12a", "other-12", "volunteering-" + "9" * 40])
+def test_a_helper_id_that_is_not_ours_or_not_a_plain_number_names_no_volunteer(helper):
+    """Posted by hand to the offer form: it must name nobody, never raise."""
+    assert matching.volunteer_id_of(helper) is None
+
+
+def test_a_helper_id_find_helpers_gave_names_its_volunteer():
+    assert matching.volunteer_id_of("volunteering-42") == 42
