@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, *, extra_plugins: tuple[object,
                                       extra=extra_plugins)
     settings = settings.with_plugin_settings(
         [setting for batch in pm.hook.hubcore_settings() for setting in batch or ()],
-        switched_off=tuple(report.blocked))
+        switched_off=(*report.blocked, *report.broken))  # a plugin that failed to load too
     app.extensions["hubcore"] = Hubcore(
         settings=settings, pm=pm, plugins=report,
         permissions=permissions.Registry.from_hooks(pm),

@@ -120,8 +120,8 @@ class Settings:
         ``declared``: their ``PluginSetting`` values. Text is converted to the
         setting's kind; a setting not given gets its default. A name nobody
         declares is refused, unless it belongs to an installed plugin that is
-        switched off (``switched_off``: their names), so that switching a
-        plugin off needs no change to the environment.
+        switched off or failed to load (``switched_off``: their names), so that
+        switching a plugin off needs no change to the environment.
         """
         extra = dict(self.extra)
         for setting in declared:

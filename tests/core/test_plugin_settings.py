@@ -65,3 +65,19 @@ def test_hub_requests_reads_its_retention_period_from_the_environment(tmp_path):
     with pytest.raises(ConfigError, match="HUBCORE_HUB_REQUESTS_RETENTION_DAYS"):
         create_app(settings.with_overrides(extra={"hub_requests_retention_days": "0"}),
                    plugins=("hub_requests",), database_url=f"sqlite:///{tmp_path}/a.db")
+
+
+def test_a_plugin_that_failed_to_load_does_not_stop_the_app_with_its_variables(
+        tmp_path, monkeypatch):
+    """Not strict: the app starts without the broken plugin, whatever its settings."""
+    import plugins.hub_requests
+
+    def broken(an_argument_the_hook_does_not_have):  # pluggy refuses it: the plugin is broken
+        return None
+
+    monkeypatch.setattr(plugins.hub_requests, "hubcore_migrations", hookimpl(broken))
+    settings = Settings.from_env({"HUBCORE_ENV": "testing",
+                                  "HUBCORE_HUB_REQUESTS_RETENTION_DAYS": "30"})
+    app = create_app(settings, plugins=("hub_requests",),
+                     database_url=f"sqlite:///{tmp_path}/a.db")
+    assert "hub_requests" in app.extensions["hubcore"].plugins.broken
