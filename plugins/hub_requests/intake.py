@@ -325,7 +325,8 @@ def flag_missed_duplicates(now: datetime) -> int:
         sa.select(HelpRequest)
         .where(HelpRequest.status.in_(OPEN), HelpRequest.duplicate_state.is_(None),
                HelpRequest.created_at >= now - LATE_DUPLICATE_WINDOW,
-               HelpRequest.person_id.is_not(None))
+               HelpRequest.person_id.is_not(None),
+               HelpRequest.follows_id.is_(None))  # a recurring need's next one is no duplicate
         .order_by(HelpRequest.created_at, HelpRequest.id)
     ).scalars().all()
     flagged = 0

@@ -11,6 +11,7 @@ from hubcore.audit import AuditEntry, verify_chain
 from hubcore.db import utcnow
 from hubcore.jobs import sweep
 from plugins.hub_requests import intake, lifecycle
+from plugins.hub_requests.models import HelpRequest
 
 
 @pytest.fixture
@@ -77,3 +78,23 @@ def test_requests_older_than_the_window_are_not_looked_at_again(app, db, simulta
     simultaneous(now=now - intake.LATE_DUPLICATE_WINDOW - timedelta(minutes=2))
     simultaneous(now=now - intake.LATE_DUPLICATE_WINDOW - timedelta(minutes=1))
     assert "help_requests_late_duplicates" not in sweep(now)
+
+
+def test_the_next_occurrence_of_a_recurring_need_is_not_taken_for_a_duplicate(
+        app, db, submit):
+    """A weekly shop made again by the sweep is the same need on purpose."""
+    now = utcnow()
+    edna = {"given_name": "Edna", "family_name": "Sharples", "email": "edna@example.org"}
+    weekly = submit(now=now - timedelta(days=8), needs=["food"], recurrence="weekly", **edna)
+    for status in ("triaged", "assigned", "completed"):
+        lifecycle.transition(weekly, status, actor=None)
+    other = submit(now=now - timedelta(minutes=1), needs=["food"], **edna)
+    db.session.commit()
+    done = sweep(now)
+    db.session.commit()
+    assert done.get("help_requests_repeated") == 1
+    following = db.session.execute(sa.select(HelpRequest).where(
+        HelpRequest.follows_id == weekly.id)).scalar_one()
+    assert following.duplicate_state is None
+    assert "help_requests_late_duplicates" not in done
+    assert other.id  # the other request is there, and was checked at its own intake
