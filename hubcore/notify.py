@@ -354,10 +354,16 @@ class NotifyAdapter:
             with urllib.request.urlopen(request, timeout=SEND_TIMEOUT) as response:
                 response.read()
         except urllib.error.HTTPError as exc:
-            # 400 (the message) and 403 (the key) fail again however often they
-            # are sent; 429 (rate limit) and 5xx (Notify's trouble) are worth retrying.
-            retryable = exc.code == 429 or exc.code >= 500
+            # 400 is about this message: it fails again however often it is sent.
+            # 403 is about the key or the server's clock, so about every message
+            # alike: retried with the backoff (hours) while someone mends it, as
+            # are 429 (rate limit) and 5xx (Notify's trouble).
+            retryable = exc.code in (403, 429) or exc.code >= 500
             detail = notify_error_text(exc, message)
+            if exc.code == 403:
+                log.error("GOV.UK Notify refused the API key (%s): check "
+                          "HUBCORE_NOTIFY_API_KEY and that the server's clock is right; "
+                          "messages wait in the outbox meanwhile", detail)
             raise DeliveryError(f"Notify API answered {exc.code}: {detail}",
                                 permanent=not retryable) from None
         except (urllib.error.URLError, OSError) as exc:

@@ -380,10 +380,23 @@ def test_letter_address_notify_cannot_take_fails_for_good_without_a_request(
     assert notify_api.requests == []
 
 
+def test_a_refused_key_keeps_every_message_waiting_and_says_so_loudly(
+        app, db, notify_api, caplog):
+    """403 is the key or the clock, not the message: mending it must lose nothing."""
+    use_notify(app, notify_api)
+    notify_api.answer = 403
+    notify_api.error = {"error": "AuthError", "message": "Invalid token: API key not found"}
+    with caplog.at_level(logging.INFO, logger="hubcore.notify"):
+        message = reload(db, queue_and_commit(db))
+    assert (message.status, message.attempts) == ("pending", 1)
+    assert any(r.levelno == logging.ERROR and "HUBCORE_NOTIFY_API_KEY" in r.getMessage()
+               for r in caplog.records)
+    assert "ada@example.org" not in caplog.text
+
+
 @pytest.mark.parametrize("status, error", [
     (400, {"error": "BadRequestError",
            "message": "Can't send to this recipient using a team-only API key"}),
-    (403, {"error": "AuthError", "message": "Invalid token: API key not found"}),
 ])
 def test_notify_refusal_fails_the_message_for_good_with_notifys_words(
         app, db, notify_api, caplog, status, error):
