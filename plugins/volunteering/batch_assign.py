@@ -32,7 +32,7 @@ from hubcore.values import HelperCandidate, Task
 
 from . import matching
 from .matching import VolunteerIndex, Workload
-from .models import Assignment, Offer
+from .models import Offer
 
 POOL = 64
 INFEASIBLE = 1e9
@@ -111,22 +111,14 @@ def propose_for(tasks: list[Task], *, now: datetime) -> list[Proposal]:
     for task in tasks:
         district = index.pack.get(task.district)
         districts |= {task.district, *(district.neighbours if district else ())}
-    anyone = Task(owner="", owner_id="", district=tasks[0].district, needs=())
-    workload = matching.workload_for(anyone, districts, now)
-    people = {t.person_id for t in tasks if t.person_id is not None}
-    helped: dict[int, set[int]] = {}
-    if people:
-        for person_id, vid in db.session.execute(
-                sa.select(Assignment.person_id, Assignment.volunteer_id)
-                .where(Assignment.person_id.in_(people), Assignment.status != "released")):
-            helped.setdefault(person_id, set()).add(vid)
+    workload = matching.district_load(districts, now)
+    helped = matching.helpers_of(t.person_id for t in tasks)
     excluded: dict[tuple[str, str], set[int]] = {}
     for owner, owner_id, vid in db.session.execute(
             sa.select(Offer.task_owner, Offer.task_owner_id, Offer.volunteer_id)
             .where(Offer.task_owner_id.in_({t.owner_id for t in tasks}))):
         excluded.setdefault((owner, owner_id), set()).add(vid)
-    return propose(index, tasks, workload, now,
-                   helped={k: frozenset(v) for k, v in helped.items()},
+    return propose(index, tasks, workload, now, helped=helped,
                    excluded={k: frozenset(v) for k, v in excluded.items()})
 
 

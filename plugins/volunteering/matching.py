@@ -645,8 +645,17 @@ def current_index() -> VolunteerIndex:
 
 def workload_for(task: Task, districts, now: datetime,
                  excluded: frozenset[int] = frozenset()) -> Workload:
+    """Tasks in hand and taken this week for the volunteers of ``districts``, and
+    who helped the task's person before."""
+    load = district_load(districts, now)
+    helped = helpers_of([task.person_id]).get(task.person_id, frozenset())
+    return Workload(in_hand=load.in_hand, this_week=load.this_week, helped_person=helped,
+                    excluded=excluded)
+
+
+def district_load(districts, now: datetime) -> Workload:
     """Tasks in hand (assignments and open offers) and taken this week, for the
-    volunteers of ``districts``; who helped the task's person before."""
+    volunteers of ``districts``."""
     in_district = sa.select(Volunteer.id).where(Volunteer.district_code.in_(list(districts)))
     week_ago = now - WEEK
     in_hand: dict[int, int] = {}
@@ -665,14 +674,20 @@ def workload_for(task: Task, districts, now: datetime,
             .where(Offer.volunteer_id.in_(in_district), Offer.status == "offered")
             .group_by(Offer.volunteer_id)):
         in_hand[vid] = in_hand.get(vid, 0) + count
-    helped: frozenset[int] = frozenset()
-    if task.person_id is not None:
-        helped = frozenset(db.session.execute(
-            sa.select(Assignment.volunteer_id).where(Assignment.person_id == task.person_id,
-                                                     Assignment.status != "released")
-        ).scalars())
-    return Workload(in_hand=in_hand, this_week=this_week, helped_person=helped,
-                    excluded=excluded)
+    return Workload(in_hand=in_hand, this_week=this_week)
+
+
+def helpers_of(person_ids) -> dict[int, frozenset[int]]:
+    """Person id -> the volunteers who have helped them (an assignment not released)."""
+    wanted = {pid for pid in person_ids if pid is not None}
+    if not wanted:
+        return {}
+    helped: dict[int, set[int]] = {}
+    for person_id, vid in db.session.execute(
+            sa.select(Assignment.person_id, Assignment.volunteer_id)
+            .where(Assignment.person_id.in_(wanted), Assignment.status != "released")):
+        helped.setdefault(person_id, set()).add(vid)
+    return {person_id: frozenset(vids) for person_id, vids in helped.items()}
 
 
 def find_candidates(task: Task, limit: int, *, now: datetime | None = None,
