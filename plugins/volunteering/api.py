@@ -101,7 +101,7 @@ def list_volunteers():
     require(current_user, READ)
     args = load(VolunteerQuery(), request.args.to_dict())
     query = vetting.volunteers_in(districts_for(current_user, READ), status=args.get("status"))
-    page = paginate(query, {"page": args["page"], "per_page": args["per_page"]})
+    page = paginate(query, args)
     return json_response(page.body(VolunteerOut(many=True).dump(page.items)))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from hubcore.api import PageArgs
 from hubcore.districts import packs
 
 from .models import DBS_LEVELS, SKILLS, SLOTS
@@ -77,10 +78,8 @@ class VolunteerPatch(ma.Schema):
     weekly_cap = fields.Integer(validate=validate.Range(1, 20))
 
 
-class VolunteerQuery(ma.Schema):
+class VolunteerQuery(PageArgs):
     status = fields.String(validate=validate.OneOf(("applied", "active", "paused", "left")))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
 class StatusIn(ma.Schema):
