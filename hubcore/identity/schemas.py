@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from hubcore.api import PageArgs
 from hubcore.identity.models import CONSENT_METHODS, ORGANISATION_KINDS
 
 
@@ -104,8 +105,6 @@ class PersonCreateSchema(PersonSchema):
     consent = fields.Nested(ConsentSchema, load_default=None, allow_none=True)
 
 
-class PersonQuerySchema(ma.Schema):
+class PersonQuerySchema(PageArgs):
     district = fields.String(load_default=None, validate=validate.Length(equal=9))
     q = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
