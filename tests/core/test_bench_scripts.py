@@ -8,29 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from hubcore import audit
-
-ROOT = Path(__file__).resolve().parents[2]
-BENCH = ROOT / "bench"
-PG_URL = os.environ.get("HUBCORE_TEST_DATABASE_URL", "")
-
-
-def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith("HUBCORE_") or key.startswith("HUBCORE_TEST_")}
-    completed = subprocess.run([sys.executable, str(BENCH / name), *args], cwd=ROOT, env=env,
-                               capture_output=True, text=True, timeout=300)
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    return completed
+from tests.bench_scripts import BENCH, PG_URL, ROOT, run_script
 
 
 def assert_machine_info(result: dict, benchmark: str) -> None:

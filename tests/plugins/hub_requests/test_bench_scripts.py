@@ -6,26 +6,11 @@ Tiny sizes, no timing asserted: the figures belong to bench/README.md.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-ROOT = Path(__file__).resolve().parents[3]
-BENCH = ROOT / "bench"
-PG_URL = os.environ.get("HUBCORE_TEST_DATABASE_URL", "")
-
-
-def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith("HUBCORE_") or key.startswith("HUBCORE_TEST_")}
-    completed = subprocess.run([sys.executable, str(BENCH / name), *args], cwd=ROOT, env=env,
-                               capture_output=True, text=True, timeout=300)
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    return completed
+from tests.bench_scripts import PG_URL, run_script
 
 
 def test_queue_benchmark_writes_its_result(tmp_path):

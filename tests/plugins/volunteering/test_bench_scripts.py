@@ -3,21 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def run(name: str, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("HUBCORE_") or k.startswith("HUBCORE_TEST_")}
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / name), *args], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done
+from tests.bench_scripts import run_script as run
 
 
 def test_matching_benchmark_writes_its_result(tmp_path):
