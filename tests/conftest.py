@@ -110,6 +110,33 @@ def db(app):
 
 
 @pytest.fixture
+def redis_app(database_url, monkeypatch):
+    """An app on real Redis (``HUBCORE_TEST_REDIS_URL``), and a worker environment
+    pointing at the same database.
+
+    No app context is left pushed: a worker's job must build its own app.
+    """
+    import signal
+
+    import redis
+
+    connection = redis.Redis.from_url(REDIS_URL)
+    connection.flushdb()
+    for name, value in {"HUBCORE_ENV": "testing", "HUBCORE_DATABASE_URL": database_url,
+                        "HUBCORE_REDIS_URL": REDIS_URL, "HUBCORE_SECRET_KEY": TEST_SECRET,
+                        "HUBCORE_ARGON2_MEMORY_KIB": "1024"}.items():
+        monkeypatch.setenv(name, value)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    app = make_app(database_url, redis_url=REDIS_URL)
+    yield app
+    for sig, handler in handlers.items():  # the worker installs its own
+        signal.signal(sig, handler)
+    with app.app_context():
+        _db.engine.dispose()
+    connection.flushdb()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 from datetime import timedelta
 
 import pytest
@@ -25,7 +24,7 @@ from hubcore.db import utcnow
 from hubcore.errors import NotFound
 from hubcore.hookspecs import hookimpl
 from hubcore.identity import accounts
-from tests.conftest import BOLTON, REDIS_URL, TEST_SECRET, login, make_app
+from tests.conftest import BOLTON, REDIS_URL, login, make_app
 
 HERE = __name__  # dotted path of the job functions below
 
@@ -326,28 +325,6 @@ def test_jobs_api_says_503_when_redis_is_down(database_url):
 
 
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="needs HUBCORE_TEST_REDIS_URL")
-
-
-@pytest.fixture
-def redis_app(database_url, monkeypatch):
-    """An app on real Redis, and a worker environment pointing at the same database.
-
-    No app context is left pushed: the worker's job must build its own app.
-    """
-    connection = redis.Redis.from_url(REDIS_URL)
-    connection.flushdb()
-    for name, value in {"HUBCORE_ENV": "testing", "HUBCORE_DATABASE_URL": database_url,
-                        "HUBCORE_REDIS_URL": REDIS_URL, "HUBCORE_SECRET_KEY": TEST_SECRET,
-                        "HUBCORE_ARGON2_MEMORY_KIB": "1024"}.items():
-        monkeypatch.setenv(name, value)
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    app = make_app(database_url, redis_url=REDIS_URL)
-    yield app
-    for sig, handler in handlers.items():  # the worker installs its own
-        signal.signal(sig, handler)
-    with app.app_context():
-        _db.engine.dispose()
-    connection.flushdb()
 
 
 def work_burst(app) -> bool:

@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import signal
 from datetime import timedelta
 
 import pytest
-import redis
 import sqlalchemy as sa
 from rq import Worker
 
 from hubcore import jobs
 from hubcore.db import db as _db
 from hubcore.db import utcnow
-from tests.conftest import REDIS_URL, TEST_SECRET, make_app
+from tests.conftest import REDIS_URL
 
 from .conftest import a_task, signup_body
 
 pytestmark = pytest.mark.skipif(not REDIS_URL, reason="needs HUBCORE_TEST_REDIS_URL")
-
-
-@pytest.fixture
-def redis_app(database_url, monkeypatch):
-    """An app on real Redis; the worker's job builds its own app from the environment."""
-    connection = redis.Redis.from_url(REDIS_URL)
-    connection.flushdb()
-    for name, value in {"HUBCORE_ENV": "testing", "HUBCORE_DATABASE_URL": database_url,
-                        "HUBCORE_REDIS_URL": REDIS_URL, "HUBCORE_SECRET_KEY": TEST_SECRET,
-                        "HUBCORE_ARGON2_MEMORY_KIB": "1024"}.items():
-        monkeypatch.setenv(name, value)
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    app = make_app(database_url, redis_url=REDIS_URL)
-    yield app
-    for sig, handler in handlers.items():
-        signal.signal(sig, handler)
-    with app.app_context():
-        _db.engine.dispose()
-    connection.flushdb()
 
 
 def test_scheduled_sweep_on_a_worker_expires_the_offer_and_offers_the_next(redis_app):
