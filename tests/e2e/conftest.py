@@ -104,6 +104,9 @@ def axe_check() -> Callable:
     axe = Axe()
 
     def check(page, *, impacts: tuple[str, ...] = BLOCKING_IMPACTS) -> list[dict]:
+        # A click that navigates returns once the new page has committed, before
+        # it has a document: axe run then would find no documentElement.
+        page.wait_for_load_state("load")
         results = axe.run(page)
         found = [v for v in results.response["violations"] if v["impact"] in impacts]
         if found:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from plugins.hub_requests import lifecycle
 from tests.conftest import BOLTON
@@ -71,7 +72,8 @@ def test_errors_are_summarised_focused_and_accessible(page, axe_check):
     summary = page.get_by_role("alert")
     summary.wait_for()
     assert "Enter a first name" in summary.inner_text()
-    assert focused(page)["id"] == "error-summary"
+    # autofocus moves focus once the page is parsed: expect() waits for it
+    expect(page.locator("#error-summary")).to_be_focused()
     axe_check(page)
     summary.get_by_role("link", name=re.compile("Tick the box")).click()
     assert focused(page)["id"] == "consent"
@@ -120,7 +122,8 @@ def test_changing_and_sharing_a_request_on_its_page_with_the_keyboard(page, make
     page.get_by_role("button", name="Save the changes").click()
     summary = page.get_by_role("alert")
     summary.wait_for()
-    assert focused(page)["id"] == "error-summary"
+    # autofocus moves focus once the page is parsed: expect() waits for it
+    expect(page.locator("#error-summary")).to_be_focused()
     axe_check(page)  # the change form with its errors
 
     summary.get_by_role("link", name=re.compile("Choose at least one")).click()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 import sqlalchemy as sa
 
 from hubcore.db import db
@@ -51,7 +52,8 @@ def test_invited_person_sets_a_password_with_the_keyboard_then_signs_in(
     page.keyboard.press("Enter")
     summary = page.get_by_role("alert")
     summary.get_by_role("link", name=re.compile("are not the same")).wait_for()
-    assert focused(page)["id"] == "error-summary"
+    # autofocus moves focus once the page is parsed: expect() waits for it
+    expect(page.locator("#error-summary")).to_be_focused()
 
     confirm = tab_to(page, lambda el: el["id"] == "confirm_password")
     assert confirm["indicated"]

@@ -43,6 +43,7 @@ def test_sign_up_and_my_tasks_pages_are_accessible(page, axe_check):
     page.goto("/volunteer")
     axe_check(page)
     page.get_by_role("button", name="Sign up to volunteer").click()
+    page.get_by_role("alert").wait_for()
     axe_check(page)  # with the error summary and messages
 
 
@@ -62,6 +63,7 @@ def test_volunteer_signs_up_is_activated_ranked_offered_accepts_and_logs_hours(
     page.goto("/volunteering/volunteers")
     axe_check(page)
     page.get_by_role("link", name="Nadia Rahman").click()
+    page.wait_for_url(re.compile(r"/volunteering/volunteers/\d+$"))
     axe_check(page)
     # The hub's rules ask for a basic check for befriending: the coordinator records one.
     page.get_by_label("DBS check level").select_option("basic")
@@ -104,6 +106,7 @@ def test_volunteer_signs_up_is_activated_ranked_offered_accepts_and_logs_hours(
     context.clear_cookies()
     sign_in(page, "nadia@example.org")
     page.get_by_role("link", name="My tasks").click()
+    page.get_by_role("heading", name="My tasks", exact=True).wait_for()
     axe_check(page)
     page.get_by_role("button", name=re.compile("^Accept")).click()
     page.get_by_role("status").filter(has_text="You have the task").wait_for()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from hubcore.db import db
 from hubcore.identity import accounts
@@ -60,7 +61,8 @@ def test_wrong_password_focuses_the_error_summary_which_links_to_the_field(page,
 
     summary = page.locator("#error-summary")
     summary.wait_for()
-    assert focused(page)["id"] == "error-summary"
+    # autofocus moves focus once the page is parsed: expect() waits for it
+    expect(page.locator("#error-summary")).to_be_focused()
     assert page.title().startswith("Error: ")
     link = summary.get_by_role("link", name="Email address or password is not right.")
     assert link.get_attribute("href") == "#password"
