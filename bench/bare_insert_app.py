@@ -14,7 +14,7 @@ import os
 import sqlalchemy as sa
 from flask import Flask, jsonify, request
 
-from hubcore.app import tune_sqlite
+from hubcore.app import engine_options, tune_sqlite
 from hubcore.config import Settings
 
 TABLE = sa.Table("bench_bare_inserts", sa.MetaData(),
@@ -24,10 +24,9 @@ TABLE = sa.Table("bench_bare_inserts", sa.MetaData(),
 
 def engine_for(url: str) -> sa.Engine:
     """The same driver, connection options and SQLite pragmas as the platform's."""
-    resolved = Settings(database_url=url).resolved_database_url(".")
-    options = {"connect_args": {"timeout": 30}} if resolved.startswith("sqlite") \
-        else {"pool_pre_ping": True}
-    engine = sa.create_engine(resolved, **options)
+    settings = Settings(database_url=url)
+    resolved = settings.resolved_database_url(".")
+    engine = sa.create_engine(resolved, **engine_options(settings, "."))
     if resolved.startswith("sqlite"):
         sa.event.listen(engine, "connect", tune_sqlite)  # WAL, synchronous=NORMAL
     return engine
