@@ -62,12 +62,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients")
     parser.add_argument("--max-requests", type=int, default=50_000,
                         help="stop each app's load after this many requests")
-    # Intake is CPU-bound Python: one process per core and one thread each. More
-    # only queue on the GIL or for the CPU while one of them holds the write lock
-    # (measured on 2 cores: 3 workers gave 17% less and a p99 almost 4x worse).
+    # Intake is CPU-bound Python: one process per core. More only queue for the
+    # CPU or for the write lock (measured on 2 cores: 3 workers gave 7-10% less).
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="gunicorn worker processes (default: one per core)")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread)")
+    # Sync, as deploy/gunicorn.conf.py: a gthread worker accepts every connection
+    # it can, and one of two workers was measured taking all 16 keep-alive clients.
+    parser.add_argument("--worker-class", default="sync", choices=("sync", "gthread"),
+                        help="gunicorn worker class (default: sync, as deployed)")
     parser.add_argument("--database-url", default="",
                         help="default: a temporary SQLite file, removed afterwards")
     parser.add_argument("--reset", action="store_true",
@@ -118,7 +121,7 @@ def free_port() -> int:
 
 def start_gunicorn(target: str, port: int, args, env: dict) -> subprocess.Popen:
     command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-               "--workers", str(args.workers), "--worker-class", "gthread",
+               "--workers", str(args.workers), "--worker-class", args.worker_class,
                "--threads", str(args.threads), "--keep-alive", "5", "--log-level", "warning",
                "--chdir", str(BENCH_DIR), target]
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
@@ -287,7 +290,7 @@ def measure(args, url: str, dialect: str) -> dict:
         "database": {"dialect": dialect, "url": hide_password(url)},
         "parameters": {"seconds": args.seconds, "concurrency": args.concurrency,
                        "max_requests": args.max_requests, "workers": args.workers,
-                       "threads": args.threads},
+                       "worker_class": args.worker_class, "threads": args.threads},
         "intake": intake, "bare_insert": bare, "ratio_to_baseline": round(ratio, 3),
         "targets": {"created_per_s": target_rps, "p99_ms": TARGET_P99_MS,
                     "ratio_to_baseline": TARGET_RATIO},

@@ -13,18 +13,18 @@ import multiprocessing
 bind = "unix:/run/hubcore/gunicorn.sock"
 umask = 0o007  # the socket: owner and group (nginx joins the hubcore group)
 
-# Requests are CPU-bound Python (bench/README.md, help_requests_intake.py: on 2
-# cores one process per core and one thread each served most, threads only
-# queued on the GIL and made the slowest responses several times slower); one
-# spare process so that one slow page does not halve the service.
+# Requests are CPU-bound Python: one process per core and a spare, so that one
+# slow page does not halve the service. Sync workers: each takes a connection
+# only when it is free, so the kernel spreads requests over them. gthread
+# workers accept greedily: measured with the intake benchmark (bench/README.md),
+# one of two workers took every keep-alive connection and the other sat idle.
+# nginx buffers requests and responses, so a sync worker never waits on a slow client.
 # Each process keeps its own SQLAlchemy pool (5 + 10 overflow): keep
 # workers x 15 below PostgreSQL's max_connections (100 by default).
 workers = multiprocessing.cpu_count() + 1
-worker_class = "gthread"
-threads = 1
+worker_class = "sync"
 timeout = 30
 graceful_timeout = 30
-keepalive = 5
 max_requests = 5000  # recycle workers now and then; jitter so they do not restart together
 max_requests_jitter = 500
 preload_app = False  # each worker opens its own database connections after the fork

@@ -102,23 +102,22 @@ def submit_request(*, person: dict, needs, circumstances, urgency: str, descript
 
     # Then the writes, together: the write lock (SQLite) or the audit log's append
     # lock (PostgreSQL) is held from the first of them to the commit, so the less
-    # done here, the more intakes a second. The new person, their consent, the
-    # request and its first status change are one Core INSERT each (the ORM's unit
-    # of work costs more than these rows), then the three audit entries in one append.
+    # done there, the more intakes a second. Every row is built first; then the new
+    # person, their consent, the request and its first status change are one Core
+    # INSERT each (the ORM's unit of work costs more than these rows), with the ids
+    # passed along, then the three audit entries in one append.
     resident, created = _person_for(found, details, place, actor)
-    if created:
-        insert_now(resident)
     taker = actor if channel == "phone" else None  # who heard a verbal consent
-    consent = insert_now(people.new_consent(
+    consent = people.new_consent(
         resident, purpose=CONSENT_PURPOSE,
         scope=f"{packs.district_name(place.district_code)} community hub and the helpers it arranges",
-        method="verbal" if channel == "phone" else "online", recorded_by=taker, given_at=now))
+        method="verbal" if channel == "phone" else "online", recorded_by=taker, given_at=now)
     suspected = {}
     if duplicate is not None:
         original, why = duplicate
         suspected = dict(duplicate_of_id=original.id, duplicate_state="suspected",
                          duplicate_reason=why)
-    request = insert_request(HelpRequest(
+    request = HelpRequest(
         person_id=resident.id,
         district_code=place.district_code, needs=needs, circumstances=circumstances,
         urgency=urgency, description=description, recurrence=recurrence,
@@ -127,10 +126,17 @@ def submit_request(*, person: dict, needs, circumstances, urgency: str, descript
         escalated=False, channel=channel,
         created_by_id=getattr(actor, "id", None),
         taken_by_id=getattr(actor, "id", None) if channel == "phone" else None,
-        created_at=now, updated_at=now, **suspected))
-    insert_now(StatusChange(request_id=request.id, from_status=None, to_status="new",
-                               reason=f"received by {channel}",
-                               actor_id=request.created_by_id, at=now))
+        created_at=now, updated_at=now, **suspected)
+    opened = StatusChange(from_status=None, to_status="new", reason=f"received by {channel}",
+                          actor_id=request.created_by_id, at=now)
+
+    if created:
+        insert_now(resident)
+        consent.person_id = request.person_id = resident.id
+    insert_now(consent)
+    insert_request(request)
+    opened.request_id = request.id
+    insert_now(opened)
     audit.record_many([
         *([people.person_created(resident, actor)] if created else []),
         people.consent_recorded(resident, consent, taker),
