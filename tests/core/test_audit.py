@@ -371,3 +371,61 @@ def test_appending_nothing_writes_nothing(app, db):
     assert audit.record_many([]) == []
     db.session.commit()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == 0
+
+
+# -- Appending at the commit (record_at_commit) ----------------------------------------
+
+
+def entries(db) -> list[tuple]:
+    return db.session.execute(sa.select(AuditEntry.seq, AuditEntry.action, AuditEntry.entity_id)
+                              .order_by(AuditEntry.seq)).all()
+
+
+def test_entries_recorded_for_the_commit_are_appended_after_the_rest_of_it(app, db):
+    append(1)
+    audit.record_at_commit([audit.Pending("case.opened", "case", 7, district=BOLTON),
+                            audit.Pending("case.noted", "case", 7, district=BOLTON)])
+    audit.record("case.updated", "case", 8, district=BOLTON)  # appended at once
+    assert [row.action for row in entries(db)] == ["case.updated", "case.updated"]
+    db.session.commit()
+    assert entries(db) == [(1, "case.updated", "0"), (2, "case.updated", "8"),
+                           (3, "case.opened", "7"), (4, "case.noted", "7")]
+    assert audit.verify_chain().ok
+    db.session.commit()  # nothing waits any more: nothing more is appended
+    assert len(entries(db)) == 4
+
+
+def test_a_rollback_drops_the_entries_waiting_for_the_commit(app, db):
+    audit.record_at_commit([audit.Pending("case.opened", "case", 1)])
+    db.session.rollback()
+    db.session.commit()
+    assert entries(db) == []
+    append(1)
+    assert entries(db) == [(1, "case.updated", "0")] and audit.verify_chain().ok
+
+
+def test_a_rolled_back_savepoint_drops_only_its_own_waiting_entries(app, db):
+    audit.record_at_commit([audit.Pending("case.kept", "case", 1)])
+    savepoint = db.session.begin_nested()
+    audit.record_at_commit([audit.Pending("case.undone", "case", 2)])
+    savepoint.rollback()
+    with db.session.begin_nested():  # a savepoint that commits keeps its entries waiting
+        audit.record_at_commit([audit.Pending("case.nested", "case", 3)])
+    assert entries(db) == []
+    db.session.commit()
+    assert [row.action for row in entries(db)] == ["case.kept", "case.nested"]
+    assert audit.verify_chain().ok
+
+
+def test_the_actor_of_a_waiting_entry_is_settled_when_it_is_recorded(app, db, admin):
+    with app.test_request_context():
+        from flask_login import login_user
+        login_user(admin.account)
+        with audit.as_system():
+            audit.record_at_commit([audit.Pending("job.ran", "job", 1)])
+        audit.record_at_commit([audit.Pending("case.opened", "case", 2)])
+        db.session.commit()
+    labels = db.session.execute(sa.select(AuditEntry.action, AuditEntry.actor_label)
+                                .where(AuditEntry.entity_type.in_(("job", "case")))
+                                .order_by(AuditEntry.seq)).all()
+    assert labels == [("job.ran", "system"), ("case.opened", f"account:{admin.account.id}")]
