@@ -184,7 +184,7 @@ def verify_dbs(volunteer_id: int):
 @volunteering_api.post("/volunteering/offers")
 @operation(summary="Offer a task (named by its owner and id) to a volunteer, or to the best "
                    "candidate", tags=TAGS, body=OfferIn, response=OfferOut, status=201,
-           errors=(404, 409))
+           errors=(404, 409, 503))
 def make_offer():
     require(current_user, OFFERS)
     data = load(OfferIn())

@@ -12,6 +12,7 @@ are the volunteer's).
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -19,13 +20,15 @@ from flask import current_app
 
 from hubcore import audit, notify
 from hubcore.db import db, utcnow
-from hubcore.errors import Conflict, InvalidInput, NotFound
+from hubcore.errors import Conflict, HubcoreError, InvalidInput, NotFound
 from hubcore.identity.permissions import can
 from hubcore.plugins import collect
 from hubcore.values import HelperCandidate, Location, Task
 
 from . import matching
 from .models import Assignment, Offer, Volunteer
+
+log = logging.getLogger(__name__)
 
 OFFERS = "volunteering.offers.manage"
 
@@ -82,6 +85,14 @@ def _candidate(volunteer: Volunteer, score: float = 0.0, overflow: bool = False,
 # -- Making offers --------------------------------------------------------------------------
 
 
+class TaskOwnerUnavailable(HubcoreError):
+    """The plugin that owns the task failed when asked for it: nothing was offered."""
+
+    status = 503
+    code = "task-owner-unavailable"
+    title = "The task could not be read"
+
+
 def owners_task(owner: str, owner_id: str, *, user) -> Task:
     """The task as its owner plugin has it now (``task_details``), for ``user`` to offer.
 
@@ -90,9 +101,20 @@ def owners_task(owner: str, owner_id: str, *, user) -> Task:
     hand-made post cannot lower a gate or name another person. Refused (422)
     when no plugin answers for an open record of that owner and id, and in
     the same words when ``user`` may not offer tasks in its district: the
-    answer never tells another district's staff which records exist.
+    answer never tells another district's staff which records exist. A
+    plugin that fails when asked gives ``TaskOwnerUnavailable`` (503).
     """
-    task = _pm().hook.task_details(owner=owner, owner_id=owner_id)
+    try:
+        with db.session.begin_nested():  # a failure inside leaves the transaction usable
+            task = _pm().hook.task_details(owner=owner, owner_id=owner_id)
+    except HubcoreError:
+        raise
+    except Exception as exc:
+        # The owner's bug or outage: refuse clearly (503), offer nothing, log who failed.
+        log.exception("task_details failed for owner %r, id %r", owner, owner_id)
+        raise TaskOwnerUnavailable(
+            "The task could not be read from the service it belongs to just now, so "
+            "nothing was offered. Try again in a minute.") from exc
     if task is None or task.owner != owner or not can(user, OFFERS, task.district):
         raise InvalidInput("There is no open task with this owner and id to offer: it may "
                            "have been finished since the page was shown.", code="unknown-task",

@@ -288,7 +288,7 @@ def offer_task():
             or matching.volunteer_id_of(form.get("helper_id", "")) or None})
         task = offers.owners_task(data["owner"], data["owner_id"], user=current_user)
         offer = offers.make_offer(task, volunteer_id=data["volunteer_id"], actor=current_user)
-    except (InvalidInput, Conflict) as exc:
+    except (InvalidInput, Conflict, offers.TaskOwnerUnavailable) as exc:
         db.session.rollback()
         details = "; ".join(m for msgs in exc.fields.values() for m in msgs)
         flash(f"{exc.message} {details}".strip(), "error")

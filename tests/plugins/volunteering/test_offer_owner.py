@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import sqlalchemy as sa
 
 from hubcore.audit import AuditEntry
+from hubcore.hookspecs import hookimpl
 from plugins.volunteering import offers
 from plugins.volunteering.models import Offer
 from tests.conftest import login, submit_form
@@ -199,3 +201,51 @@ def test_api_refuses_a_coordinator_of_another_district_before_anything_is_offere
     resident = as_role("volunteer", BOLTON)
     assert resident.client.post(OFFERS_API, json=offer_body(task)).status_code == 403
     assert offer_rows(db) == [] and offer_audit_count(db) == 0
+
+
+# -- An owner that fails when asked --------------------------------------------------------
+
+
+class BrokenOwner:
+    """An owner plugin whose task_details fails, as a bug or an outage would."""
+
+    @hookimpl
+    def task_details(self, owner, owner_id):
+        if owner == "broken":
+            raise RuntimeError("the owner's database went away")
+        return None
+
+
+@pytest.fixture
+def app_settings(task_owner):
+    return {"extra_plugins": (task_owner, BrokenOwner())}
+
+
+def test_an_owner_that_fails_gives_a_503_naming_no_detail_and_nothing_changes(
+        db, as_role, make_volunteer, task_owner, caplog):
+    make_volunteer()
+    coord = as_role("coordinator", BOLTON)
+    before = offer_audit_count(db)
+    response = coord.client.post(OFFERS_API, json={"owner": "broken", "owner_id": "1"})
+    assert response.status_code == 503
+    problem = response.get_json()
+    assert problem["type"].endswith("task-owner-unavailable")
+    assert "nothing was offered" in problem["detail"] and "database" not in problem["detail"]
+    assert offer_rows(db) == [] and offer_audit_count(db) == before
+    assert any("task_details failed" in r.getMessage() for r in caplog.records)
+    # The next offer, of a task whose owner answers, still goes through.
+    task = task_owner.holds(a_task("40"))
+    assert coord.client.post(OFFERS_API, json=offer_body(task)).status_code == 201
+
+
+def test_the_offer_form_explains_a_failing_owner_and_returns_to_the_page(
+        db, client, as_role, make_volunteer, coordinator_account):
+    make_volunteer()
+    request_id = help_request(as_role("coordinator", BOLTON))
+    login(client, coordinator_account.email)
+    refused = post_form(client, {
+        "csrf_token": page_token(client, request_id), "owner": "broken", "owner_id": "1",
+        "next": f"/hub-requests/{request_id}"})
+    assert refused.status_code == 200 and refused.request.path == f"/hub-requests/{request_id}"
+    assert "nothing was offered" in refused.get_data(as_text=True)
+    assert offer_rows(db) == []
