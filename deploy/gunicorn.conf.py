@@ -23,7 +23,10 @@ umask = 0o007  # the socket: owner and group (nginx joins the hubcore group)
 # workers x 15 below PostgreSQL's max_connections (100 by default).
 workers = multiprocessing.cpu_count() + 1
 worker_class = "sync"
-timeout = 30
+# A sync worker's request may run this long before gunicorn kills it (nginx's
+# proxy_read_timeout in deploy/nginx is 60 s too). Long work belongs in a job;
+# the audit chain check on a page takes about 7 s per million entries.
+timeout = 60
 graceful_timeout = 30
 max_requests = 5000  # recycle workers now and then; jitter so they do not restart together
 max_requests_jitter = 500

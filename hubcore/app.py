@@ -15,7 +15,6 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from hubcore import api, jobs, schema_migrations
 from hubcore.config import Settings
 from hubcore.db import db
-from hubcore.sqlite_writes import QueuedWritesConnection
 from hubcore.identity import auth, permissions
 from hubcore.plugins import PluginReport, build_plugin_manager
 from hubcore.web import security
@@ -114,9 +113,8 @@ def engine_options(settings: Settings, instance_path: str) -> dict:
     baselines use them too, so that they compare like with like)."""
     url = settings.resolved_database_url(instance_path)
     if url.startswith("sqlite"):
-        # Waiting on a lock beats failing with "database is locked"; writers
-        # queue on a file lock so that a waiter wakes as soon as it is free.
-        return {"connect_args": {"timeout": 30, "factory": QueuedWritesConnection}}
+        # Waiting on a lock beats failing with "database is locked".
+        return {"connect_args": {"timeout": 30}}
     return {"pool_pre_ping": True}
 
 

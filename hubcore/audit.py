@@ -191,9 +191,9 @@ def record_many(entries: list[Pending]) -> list[AuditEntry]:
 
 
 def record_at_commit(entries: list[Pending]) -> None:
-    """Append these entries when the caller's transaction commits, after all its
-    other writes; a rollback (of the transaction, or of the savepoint they were
-    recorded in) drops them with the rest.
+    """Append these entries when the caller's transaction (or a savepoint in it)
+    commits, after all its other writes; a rollback (of the transaction, or of
+    the savepoint they were recorded in) drops them with the rest.
 
     For the busiest write path, public intake: the append lock is held from the
     append to the commit, so appending last keeps the rest of the request (its
@@ -248,11 +248,22 @@ _AT_COMMIT = "hubcore.audit.at_commit"
 
 @sa.event.listens_for(sa.orm.Session, "before_commit")
 def _append_at_commit(session) -> None:
-    if session.in_nested_transaction():
-        return  # a savepoint's commit: its entries wait for the transaction's
-    waiting = session.info.pop(_AT_COMMIT, None)
+    """Append what waits, at the commit of the transaction or of a savepoint in it
+    (appended inside a savepoint, entries still commit or roll back with the
+    transaction). Taken off the list only once appended: a failed append fails
+    the commit, and a retried commit tries again."""
+    waiting = session.info.get(_AT_COMMIT)
     if waiting:
         _append(session, [values for _, entries in waiting for values in entries])
+        session.info.pop(_AT_COMMIT, None)
+
+
+@sa.event.listens_for(sa.orm.Session, "after_transaction_end")
+def _drop_uncommitted(session, transaction) -> None:
+    """Whatever still waits when the transaction ends was never committed (a
+    rollback, or a session closed without either): it must not join the next one."""
+    if transaction.parent is None:
+        session.info.pop(_AT_COMMIT, None)
 
 
 @sa.event.listens_for(sa.orm.Session, "after_soft_rollback")

@@ -409,9 +409,8 @@ def test_a_rolled_back_savepoint_drops_only_its_own_waiting_entries(app, db):
     savepoint = db.session.begin_nested()
     audit.record_at_commit([audit.Pending("case.undone", "case", 2)])
     savepoint.rollback()
-    with db.session.begin_nested():  # a savepoint that commits keeps its entries waiting
+    with db.session.begin_nested():  # a savepoint that commits appends what waits, inside it
         audit.record_at_commit([audit.Pending("case.nested", "case", 3)])
-    assert entries(db) == []
     db.session.commit()
     assert [row.action for row in entries(db)] == ["case.kept", "case.nested"]
     assert audit.verify_chain().ok
@@ -429,3 +428,39 @@ def test_the_actor_of_a_waiting_entry_is_settled_when_it_is_recorded(app, db, ad
                                 .where(AuditEntry.entity_type.in_(("job", "case")))
                                 .order_by(AuditEntry.seq)).all()
     assert labels == [("job.ran", "system"), ("case.opened", f"account:{admin.account.id}")]
+
+
+def test_a_session_closed_without_commit_leaves_nothing_waiting_for_the_next(app, db):
+    audit.record_at_commit([audit.Pending("case.abandoned", "case", 1)])
+    db.session.close()  # a command that gives up on its work
+    audit.record("case.updated", "case", 2)
+    db.session.commit()
+    assert [row.action for row in entries(db)] == ["case.updated"]
+
+
+def test_a_failed_append_fails_the_commit_and_a_retried_commit_appends(app, db, monkeypatch):
+    audit.record_at_commit([audit.Pending("case.opened", "case", 1)])
+    real_append, calls = audit._append, []
+
+    def locked_once(session, rows):
+        calls.append(len(rows))
+        if len(calls) == 1:
+            raise sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
+        return real_append(session, rows)
+
+    monkeypatch.setattr(audit, "_append", locked_once)
+    with pytest.raises(sa.exc.OperationalError):
+        db.session.commit()
+    db.session.commit()  # the caller tries again: the entries are still there to append
+    assert [row.action for row in entries(db)] == ["case.opened"] and calls == [1, 1]
+
+
+def test_committing_the_transaction_with_a_savepoint_still_open_appends_what_waits(app, db):
+    session = db.session()
+    root = session.get_transaction() or session.begin()
+    audit.record_at_commit([audit.Pending("case.outer", "case", 1)])
+    session.begin_nested()
+    audit.record_at_commit([audit.Pending("case.inner", "case", 2)])
+    root.commit()  # as leaving ``with session.begin():`` round an unclosed savepoint does
+    assert [row.action for row in entries(db)] == ["case.outer", "case.inner"]
+    assert audit.verify_chain().ok
