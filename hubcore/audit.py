@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from flask import has_request_context
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hubcore.db import UTCDateTime, db, utcnow, within
+from hubcore.db import UTCDateTime, db, utcnow
 
 
 class AuditEntry(db.Model):
@@ -183,95 +183,34 @@ def record_many(entries: list[Pending]) -> list[AuditEntry]:
     """
     if not entries:
         return []
-    default_actor = _actor_from_context()
-    ids, rows = _append(db.session(), [_unchained(pending, default_actor)
-                                       for pending in entries])
-    # Plain copies of what was inserted, never saved again.
-    return [AuditEntry(id=entry_id, **values) for entry_id, values in zip(ids, rows, strict=True)]
-
-
-def record_at_commit(entries: list[Pending]) -> None:
-    """Append these entries when the caller's transaction (or a savepoint in it)
-    commits, after all its other writes; a rollback (of the transaction, or of
-    the savepoint they were recorded in) drops them with the rest.
-
-    For the busiest write path, public intake: the append lock is held from the
-    append to the commit, so appending last keeps the rest of the request (its
-    response, the stored idempotent reply) outside it. The actor and the
-    redacted summary are settled now; only the place in the chain waits.
-    """
-    if not entries:
-        return
     session = db.session()
-    if not session.in_transaction():
-        session.begin()  # so that a rollback before any query still drops them
-    default_actor = _actor_from_context()
-    session.info.setdefault(_AT_COMMIT, []).append(
-        (_innermost_transaction(session),
-         [_unchained(pending, default_actor) for pending in entries]))
-
-
-def _unchained(pending: Pending, default_actor) -> dict:
-    """An entry's values, all but its place in the chain (seq, prev_hash, hash)."""
-    actor = pending.actor if pending.actor is not None else default_actor
-    return dict(
-        at=utcnow(),
-        actor_id=getattr(actor, "id", None),
-        actor_label=(f"account:{actor.id}" if actor is not None else "system"),
-        action=pending.action, entity_type=pending.entity_type,
-        entity_id=None if pending.entity_id is None else str(pending.entity_id),
-        district_code=pending.district,
-        summary=json.dumps(redact(pending.summary), sort_keys=True, ensure_ascii=False),
-    )
-
-
-def _append(session, unchained: list[dict]) -> tuple[list[int], list[dict]]:
-    """Chain and insert entries; their ids and their values."""
     session.flush()  # the caller's pending changes first, as before any query
     seq, prev_hash = _next_link(session)
+    default_actor = _actor_from_context()
     rows = []
-    for values in unchained:
-        values = dict(values, seq=seq, prev_hash=prev_hash)
+    for pending in entries:
+        actor = pending.actor if pending.actor is not None else default_actor
+        values = dict(
+            seq=seq, at=utcnow(),
+            actor_id=getattr(actor, "id", None),
+            actor_label=(f"account:{actor.id}" if actor is not None else "system"),
+            action=pending.action, entity_type=pending.entity_type,
+            entity_id=None if pending.entity_id is None else str(pending.entity_id),
+            district_code=pending.district,
+            summary=json.dumps(redact(pending.summary), sort_keys=True, ensure_ascii=False),
+            prev_hash=prev_hash,
+        )
         values["hash"] = prev_hash = entry_hash(**values)
         rows.append(values)
         seq += 1
     # One Core insert: a fraction of the cost of an ORM flush, and appending is on
-    # every write path.
+    # every write path. The entries returned are plain copies, never saved again.
     ids = session.connection().execute(_INSERT_ENTRIES, rows).scalars().all()
-    session.info[_CHAIN_TAIL] = (_innermost_transaction(session), rows[-1]["seq"],
-                                 rows[-1]["hash"])
-    return ids, rows
-
-
-_AT_COMMIT = "hubcore.audit.at_commit"
-
-
-@sa.event.listens_for(sa.orm.Session, "before_commit")
-def _append_at_commit(session) -> None:
-    """Append what waits, at the commit of the transaction or of a savepoint in it
-    (appended inside a savepoint, entries still commit or roll back with the
-    transaction). Taken off the list only once appended: a failed append fails
-    the commit, and a retried commit tries again."""
-    waiting = session.info.get(_AT_COMMIT)
-    if waiting:
-        _append(session, [values for _, entries in waiting for values in entries])
-        session.info.pop(_AT_COMMIT, None)
-
-
-@sa.event.listens_for(sa.orm.Session, "after_transaction_end")
-def _drop_uncommitted(session, transaction) -> None:
-    """Whatever still waits when the transaction ends was never committed (a
-    rollback, or a session closed without either): it must not join the next one."""
-    if transaction.parent is None:
-        session.info.pop(_AT_COMMIT, None)
-
-
-@sa.event.listens_for(sa.orm.Session, "after_soft_rollback")
-def _drop_rolled_back(session, previous_transaction) -> None:
-    waiting = session.info.get(_AT_COMMIT)
-    if waiting:
-        session.info[_AT_COMMIT] = [(transaction, entries) for transaction, entries in waiting
-                                    if not within(transaction, previous_transaction)]
+    made = [AuditEntry(id=entry_id, **values) for entry_id, values in zip(ids, rows, strict=True)]
+    if made:
+        session.info[_CHAIN_TAIL] = (_innermost_transaction(session), made[-1].seq,
+                                     made[-1].hash)
+    return made
 
 
 # One statement for any number of entries; the ids come back in the rows' order.

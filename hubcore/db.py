@@ -117,18 +117,14 @@ def _forget_rolled_back(session, previous_transaction) -> None:
         return
     kept = []
     for transaction, obj in inserted:
-        if not within(transaction, previous_transaction):
+        ancestor = transaction
+        while ancestor is not None and ancestor is not previous_transaction:
+            ancestor = ancestor.parent
+        if ancestor is None:
             kept.append((transaction, obj))
         elif obj in session:
             session.expunge(obj)
     session.info[_INSERTED_NOW] = kept
-
-
-def within(transaction, ended) -> bool:
-    """Whether a session transaction is ``ended`` or a savepoint inside it."""
-    while transaction is not None and transaction is not ended:
-        transaction = transaction.parent
-    return transaction is not None
 
 
 @sa.event.listens_for(sa.orm.Session, "after_commit")

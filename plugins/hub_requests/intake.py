@@ -105,9 +105,7 @@ def submit_request(*, person: dict, needs, circumstances, urgency: str, descript
     # done there, the more intakes a second. Every row is built first; then the new
     # person, their consent, the request and its first status change are one Core
     # INSERT each (the ORM's unit of work costs more than these rows), with the ids
-    # passed along. The three audit entries are appended together at the commit,
-    # after the stored reply too: on PostgreSQL the append lock is held from the
-    # append to the commit, so nothing else of the request waits inside it.
+    # passed along, then the three audit entries in one append.
     resident, created = _person_for(found, details, place, actor)
     taker = actor if channel == "phone" else None  # who heard a verbal consent
     consent = people.new_consent(
@@ -139,7 +137,7 @@ def submit_request(*, person: dict, needs, circumstances, urgency: str, descript
     insert_request(request)
     opened.request_id = request.id
     insert_now(opened)
-    audit.record_at_commit([
+    audit.record_many([
         *([people.person_created(resident, actor)] if created else []),
         people.consent_recorded(resident, consent, taker),
         audit.Pending("hub_requests.request.created", "help_request", request.id, actor,
