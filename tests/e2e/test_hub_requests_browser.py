@@ -76,7 +76,7 @@ def test_errors_are_summarised_focused_and_accessible(page, axe_check):
     expect(page.locator("#error-summary")).to_be_focused()
     axe_check(page)
     summary.get_by_role("link", name=re.compile("Tick the box")).click()
-    assert focused(page)["id"] == "consent"
+    expect(page.locator("#consent")).to_be_focused()
 
 
 def test_the_form_works_without_javascript(no_js_page, db):
@@ -127,7 +127,7 @@ def test_changing_and_sharing_a_request_on_its_page_with_the_keyboard(page, make
     axe_check(page)  # the change form with its errors
 
     summary.get_by_role("link", name=re.compile("Choose at least one")).click()
-    assert focused(page)["id"] == "edit-needs"
+    expect(page.locator("#edit-needs")).to_be_focused()
     page.keyboard.press("Space")  # food again
     page.keyboard.press("Tab")
     page.keyboard.press("Space")  # and medication

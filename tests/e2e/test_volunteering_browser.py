@@ -26,6 +26,7 @@ def fill_sign_up(page, *, email: str) -> None:
     page.get_by_label("How far can you travel, in kilometres?").fill("8")
     page.get_by_label(re.compile("I agree that my details are stored")).check()
     page.get_by_role("button", name="Sign up to volunteer").click()
+    page.wait_for_url(re.compile(r"/volunteer/thank-you"))  # before reading the page
 
 
 def test_sign_up_form_works_without_javascript_and_reports_errors(no_js_page, axe_check):
