@@ -1,7 +1,8 @@
-"""Background jobs for administrators: ``/api/v1/jobs/failed`` and the ``/jobs`` page.
+"""Background jobs for administrators: ``/api/v1/jobs/...`` and the ``/jobs`` page.
 
-Shows the queue, the failed jobs with why they failed, and the outbox, and
-puts a failed job back on the queue (audited).
+Shows the queue, the failed jobs with why they failed, and the outbox with the
+messages that could not be sent; puts a failed job back on the queue and a
+failed message back in the outbox (both audited).
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
-from hubcore import audit, jobs
+from hubcore import audit, jobs, notify
 from hubcore.api import json_response, operation
 from hubcore.db import db
-from hubcore.errors import NotFound
+from hubcore.errors import Conflict, NotFound
 from hubcore.identity.permissions import can, require
 from hubcore.notify import OutboxMessage
 from hubcore.web.pages import web
@@ -28,6 +29,20 @@ class FailedJobSchema(ma.Schema):
     function = ma.fields.String(metadata={"description": "The dotted job that failed"})
     error = ma.fields.String(metadata={"description": "The last line of the error"})
     failed_at = ma.fields.AwareDateTime(allow_none=True)
+
+
+class FailedMessageSchema(ma.Schema):
+    id = ma.fields.Integer()
+    channel = ma.fields.String(metadata={"description": "email, sms or letter"})
+    recipient = ma.fields.String(metadata={"description": "Masked: enough to tell them apart"})
+    attempts = ma.fields.Integer()
+    error = ma.fields.String(metadata={"description": "Why the last attempt failed"})
+    created_at = ma.fields.AwareDateTime()
+
+
+class ResentSchema(ma.Schema):
+    id = ma.fields.Integer()
+    status = ma.fields.String()
 
 
 class RequeuedSchema(ma.Schema):
@@ -62,6 +77,24 @@ def requeue_job(job_id: str):
     return json_response({"id": job_id, "status": status})
 
 
+@jobs_api.get("/outbox/failed")
+@operation(summary="List the latest messages that could not be sent (recipients masked)",
+           tags=TAGS, response=FailedMessageSchema, many=True)
+def list_failed_messages():
+    require(current_user, "jobs.read")
+    return json_response(FailedMessageSchema(many=True).dump(notify.failed_messages()))
+
+
+@jobs_api.post("/outbox/<int:message_id>/resend")
+@operation(summary="Put a message that could not be sent back in the outbox", tags=TAGS,
+           response=ResentSchema, errors=(404, 409))
+def resend_message(message_id: int):
+    require(current_user, "jobs.manage")
+    message = notify.resend(message_id, actor=current_user._get_current_object())
+    db.session.commit()
+    return json_response({"id": message.id, "status": message.status})
+
+
 # -- Page, on the web shell's blueprint (endpoints web.jobs, web.requeue_failed_job) ---------
 
 
@@ -76,7 +109,8 @@ def jobs_page():
     except jobs.QueueUnavailable as exc:
         state, failed, unavailable = None, [], exc.message
     return render_template("jobs.html", state=state, failed=failed, unavailable=unavailable,
-                           outbox=outbox, can_requeue=can(current_user, "jobs.manage"))
+                           outbox=outbox, failed_messages=notify.failed_messages(),
+                           can_requeue=can(current_user, "jobs.manage"))
 
 
 @web.post("/jobs/<job_id>/requeue")
@@ -91,4 +125,19 @@ def requeue_failed_job(job_id: str):
         return redirect(url_for("web.jobs"))
     db.session.commit()
     flash("The job was put back on the queue.", "success")
+    return redirect(url_for("web.jobs"))
+
+
+@web.post("/jobs/outbox/<int:message_id>/resend")
+@login_required
+def resend_failed_message(message_id: int):
+    require(current_user, "jobs.manage")
+    try:
+        notify.resend(message_id, actor=current_user._get_current_object())
+    except (NotFound, Conflict) as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("web.jobs"))
+    db.session.commit()
+    flash(f"Message {message_id} is back in the outbox and will be sent again.", "success")
     return redirect(url_for("web.jobs"))

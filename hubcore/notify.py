@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from hubcore import audit
 from hubcore.db import UTCDateTime, db, utcnow
-from hubcore.errors import InvalidInput
+from hubcore.errors import Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -422,6 +422,51 @@ def mask(channel: str, recipient: str) -> str:
     if channel == "sms":
         return f"***{recipient[-3:]}"
     return "(postal address)"
+
+
+# -- Messages that could not be sent ----------------------------------------------
+
+ERASED = "[erased]"  # what erase_messages_for leaves in place of the details
+
+
+def failed_messages(limit: int = 50) -> list[dict]:
+    """The latest messages that could not be sent, for an administrator to look
+    into: the recipient masked, never the text. Messages of an erased person are
+    left out: there is nothing left to send."""
+    rows = db.session.execute(
+        sa.select(OutboxMessage).where(OutboxMessage.status == "failed",
+                                       OutboxMessage.recipient != ERASED)
+        .order_by(OutboxMessage.id.desc()).limit(limit)).scalars()
+    return [{"id": m.id, "channel": m.channel, "recipient": mask(m.channel, m.recipient),
+             "attempts": m.attempts, "error": m.last_error or "", "created_at": m.created_at}
+            for m in rows]
+
+
+def resend(message_id: int, *, actor, now: datetime | None = None) -> OutboxMessage:
+    """Put a message that could not be sent back in the outbox, as new (audited).
+
+    For when the cause is mended (a Notify template, a key, an address): it is
+    tried again from the first attempt as soon as the caller commits. Refused
+    for a message that is not failed, and for one whose person was erased.
+    """
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None:
+        raise NotFound("There is no such message in the outbox.")
+    if message.recipient == ERASED:
+        raise Conflict("This message cannot be sent again: the person's details were erased.",
+                       code="message-erased")
+    if message.status != "failed":
+        raise Conflict(f"Only a message that could not be sent can be sent again; this one "
+                       f"is {'sent' if message.status == 'sent' else 'waiting to be sent'}.",
+                       code="message-not-failed")
+    message.status, message.attempts, message.last_error = "pending", 0, None
+    message.next_attempt_at = now or utcnow()
+    db.session.flush()
+    db.session.info[_SESSION_FLAG] = True  # delivery is enqueued at the commit
+    audit.record("notification.resent", "notification", message.id, actor=actor,
+                 district=_district_of(message.person_id),
+                 summary={"channel": message.channel, "person_id": message.person_id})
+    return message
 
 
 # -- Data protection --------------------------------------------------------------

@@ -69,7 +69,7 @@ def test_wrong_password_focuses_the_error_summary_which_links_to_the_field(page,
     page.keyboard.press("Tab")
     assert focused(page)["text"] == "Email address or password is not right."
     page.keyboard.press("Enter")
-    assert focused(page)["id"] == "password"
+    expect(page.locator("#password")).to_be_focused()
     assert page.get_by_label("Password").get_attribute("aria-invalid") == "true"
 
 
