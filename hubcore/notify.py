@@ -43,6 +43,7 @@ LETTER_MIN_LINES, LETTER_MAX_LINES = 3, 7  # Notify's address lines, the last a 
 ERROR_BODY_LIMIT = 10_000  # bytes of an error answer worth reading
 DELIVERY_JOB = "hubcore.notify.deliver_pending"
 _SESSION_FLAG = "hubcore.notify.queued"
+ERASED = "[erased]"  # what erase_messages_for leaves in place of the details
 
 
 class OutboxMessage(db.Model):
@@ -426,9 +427,6 @@ def mask(channel: str, recipient: str) -> str:
 
 # -- Messages that could not be sent ----------------------------------------------
 
-ERASED = "[erased]"  # what erase_messages_for leaves in place of the details
-
-
 def failed_messages(limit: int = 50) -> list[dict]:
     """The latest messages that could not be sent, for an administrator to look
     into: the recipient masked, never the text. Messages of an erased person are
@@ -491,7 +489,7 @@ def erase_messages_for(person_id: int) -> int:
     ).rowcount
     changed = db.session.execute(
         table.update().where(table.c.person_id == person_id)
-        .values(recipient="[erased]", subject="", body="[erased]")
+        .values(recipient=ERASED, subject="", body=ERASED)
     ).rowcount
     if pending:
         log.info("cancelled %s unsent notification(s) of an erased person", pending)
