@@ -80,6 +80,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.concurrency < 1 or args.max_requests < 1:
         parser.error("--seconds, --concurrency and --max-requests must be positive")
+    if args.threads > 1 and args.worker_class == "sync":
+        # gunicorn would quietly run gthread workers, and the result would say sync.
+        parser.error("--threads above 1 needs --worker-class gthread")
     return args
 
 

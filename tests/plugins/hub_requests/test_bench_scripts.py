@@ -44,6 +44,7 @@ def test_intake_benchmark_loads_both_servers_and_writes_its_result(tmp_path):
     output = tmp_path / "intake.json"
     completed = run_script("help_requests_intake.py", "--seconds", "1", "--concurrency", "2",
                            "--max-requests", "30", "--workers", "1", "--threads", "2",
+                           "--worker-class", "gthread",
                            "--output", str(output))
     assert "ratio to the bare insert" in completed.stdout
     result = json.loads(output.read_text())
