@@ -67,6 +67,10 @@ def gm_outcodes(path: str) -> list[str]:
     from hubcore.districts.outcodes import load_outcodes
 
     table = load_outcodes("greater_manchester")
+    if not Path(path).exists():
+        # A clone without ../shared: the pack's own postcode districts.
+        print(f"{path} not found: using the pack's embedded postcode districts")
+        return sorted(row.code for row in table.rows.values())
     with open(path, newline="", encoding="utf-8") as handle:
         return sorted(r["postcode"] for r in csv.DictReader(handle) if table.get(r["postcode"]))
 

@@ -67,6 +67,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 def centroids(path: str) -> list[tuple[str, float, float, str]]:
     """(outward code, latitude, longitude, district) for the region's postcode districts."""
     table = load_outcodes("greater_manchester")
+    if not Path(path).exists():
+        # A clone without ../shared: the pack's own (approximate) centroids.
+        print(f"{path} not found: using the pack's embedded postcode-district centroids")
+        return sorted((row.code, row.location.latitude, row.location.longitude,
+                       row.district_code) for row in table.rows.values())
     found = []
     with open(path, newline="", encoding="utf-8") as handle:
         for record in csv.DictReader(handle):

@@ -28,3 +28,15 @@ def test_import_benchmark_writes_its_result(tmp_path):
     assert result["benchmark"] == "volunteer_import"
     assert result["database"]["dialect"] == "sqlite"
     assert result["import"]["rows_per_s"] > 0 and result["ratio_to_baseline"] > 0
+
+
+def test_benchmarks_run_in_a_clone_without_shared_data(tmp_path):
+    """A clone with no ../shared beside it uses the pack's own postcode districts."""
+    missing = str(tmp_path / "no_such_outcodes.csv")
+    run("volunteer_matching.py", "--volunteers", "2000", "--queries", "5", "--batch", "20",
+        "--scarce-tasks", "20", "--scarce-volunteers", "30", "--outcodes", missing,
+        "--output", str(tmp_path / "m.json"))
+    run("volunteer_import.py", "--rows", "200", "--outcodes", missing,
+        "--output", str(tmp_path / "i.json"))
+    assert json.loads((tmp_path / "m.json").read_text())["rank"]["results_differing_from_brute_force"] == 0
+    assert json.loads((tmp_path / "i.json").read_text())["import"]["rows_per_s"] > 0
