@@ -80,6 +80,7 @@ def insert_now(obj, *, unless_taken: str | None = None):
     ``unless_taken``: a column with a unique constraint; when its value is
     taken already nothing is written and None is returned (``ON CONFLICT DO
     NOTHING``), so the caller can choose another value without a query first.
+    ``ANY_UNIQUE`` does the same for every unique index of the table.
     """
     state = sa.inspect(obj)
     insert, key, columns = _insert_plan(state.mapper, unless_taken)
@@ -106,6 +107,7 @@ def insert_now(obj, *, unless_taken: str | None = None):
 
 
 _INSERTED_NOW = "hubcore.db.inserted_now"
+ANY_UNIQUE = "*"  # insert_now(..., unless_taken=ANY_UNIQUE): any unique index decides
 
 
 @sa.event.listens_for(sa.orm.Session, "after_soft_rollback")
@@ -147,7 +149,7 @@ def _insert_plan(mapper, unless_taken: str | None) -> tuple:
         else:  # the dialects' own INSERT: ON CONFLICT is not standard SQL
             dialect_insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
             insert = dialect_insert(table).on_conflict_do_nothing(
-                index_elements=[table.c[unless_taken]])
+                index_elements=None if unless_taken == ANY_UNIQUE else [table.c[unless_taken]])
         _PLANS[plan_key] = (insert.returning(key), mapper.get_property_by_column(key).key,
                             [(c.key, mapper.get_property_by_column(c).key, c.default)
                              for c in table.columns if c is not key])

@@ -154,12 +154,28 @@ class Person(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when a coordinator merged this record into another (the survivor):
+    # the row stays so that its id still resolves, emptied of personal data.
+    merged_into_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("people.id", ondelete="SET NULL"), index=True)
     version: Mapped[int] = mapped_column(default=1)
 
     consents: Mapped[list[Consent]] = relationship(
         back_populates="person", cascade="all, delete-orphan", order_by="Consent.id"
     )
 
+    __table_args__ = (
+        # One person per normalised name and phone, and per name and email: two
+        # intakes of the same person at the same moment find one record (the
+        # second INSERT does nothing and finds the first). Erased and merged
+        # records hold no phone or email, so they never collide.
+        sa.Index("uq_people_name_phone", "name_key", "phone", unique=True,
+                 sqlite_where=sa.text("phone IS NOT NULL"),
+                 postgresql_where=sa.text("phone IS NOT NULL")),
+        sa.Index("uq_people_name_email", "name_key", "email", unique=True,
+                 sqlite_where=sa.text("email IS NOT NULL"),
+                 postgresql_where=sa.text("email IS NOT NULL")),
+    )
     __mapper_args__ = {"version_id_col": version}
 
     @property

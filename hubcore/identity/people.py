@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from flask import current_app
 
 from hubcore import audit
-from hubcore.db import db, utcnow
-from hubcore.errors import InvalidInput, NotFound
+from hubcore.db import ANY_UNIQUE, db, insert_now, utcnow
+from hubcore.errors import Conflict, InvalidInput, NotFound
 from hubcore.identity.models import CONSENT_METHODS, Consent, Person
 from hubcore.values import Location, PersonDataSection, PersonInfo
 
@@ -157,12 +157,35 @@ def create_person(details: dict, *, actor=None, place=None) -> Person:
     """Create a person from contact details; the postcode sets the district.
 
     ``place``: the postcode already placed by ``gazetteer.locate`` (saves a lookup).
+    A person with the same name and phone or email is recorded already: 409.
     """
-    person = new_person(details, place=place)
-    db.session.add(person)
-    db.session.flush()
+    person, created = claim_person(new_person(details, place=place))
+    if not created:
+        raise Conflict("A person with this name and phone number or email address is "
+                       "already recorded: find them instead of adding them again.",
+                       code="person-exists")
     audit.record_many([person_created(person, actor)])
     return person
+
+
+def claim_person(person: Person) -> tuple[Person, bool]:
+    """Save a new person unless their identity (name and phone, or name and
+    email) is taken; return the person saved, or the one who has it, and
+    whether it was new.
+
+    The INSERT decides (the unique indexes on the normalised identity): two
+    intakes of one person at the same moment make one record, whichever
+    database, and the later one finds the earlier's.
+    """
+    if insert_now(person, unless_taken=ANY_UNIQUE) is not None:
+        return person, True
+    found = db.session.connection().execute(
+        _FIND_PERSON, {"phone": person.phone, "email": person.email,
+                       "key": person.name_key}).scalar()
+    if found is None:  # taken by a record this transaction cannot see: not expected
+        raise Conflict("This person is being recorded by someone else: try again.",
+                       code="person-busy")
+    return db.session.get(Person, found), False
 
 
 def new_person(details: dict, *, place=None) -> Person:
@@ -214,16 +237,24 @@ _FIND_PERSON = (sa.select(Person.id).select_from(_SAME_CONTACT)
 
 
 def find_or_create_person(details: dict, *, actor=None, place=None) -> tuple[Person, bool]:
-    """Return (person, created). A found person's missing details are filled in.
+    """Return (person, created).
 
+    A found person's missing details are filled in only by a signed-in
+    ``actor`` (staff): an anonymous submission never changes a stored person,
+    or anyone who knows a resident's name and phone number could rewrite them.
     ``place``: the postcode already placed by ``gazetteer.locate`` (saves a lookup).
     """
     found = find_person(details)
     if found is None:
-        return create_person(details, actor=actor, place=place), True
-    fill = {k: v for k, v in details.items() if v and getattr(found, k, None) in (None, "")}
-    if fill:
-        update_person(found, fill, actor=actor, place=place)
+        person, created = claim_person(new_person(details, place=place))
+        if created:
+            audit.record_many([person_created(person, actor)])
+            return person, True
+        found = person  # recorded a moment ago by a concurrent submission
+    if actor is not None:
+        fill = {k: v for k, v in details.items() if v and getattr(found, k, None) in (None, "")}
+        if fill:
+            update_person(found, fill, actor=actor, place=place)
     return found, False
 
 
@@ -235,7 +266,13 @@ def update_person(person: Person, changes: dict, *, actor=None, place=None) -> P
     for key, value in clean.items():
         setattr(person, key, value)
     person.name_key = name_key(person.given_name, person.family_name)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except sa.exc.IntegrityError:
+        raise Conflict("Another person with this name has this phone number or email "
+                       "address: merge the two records instead.",
+                       code="person-exists") from None
     audit.record("person.updated", "person", person.id, actor=actor,
                  district=person.district_code, summary={"fields": sorted(changes)})
     return person

@@ -28,14 +28,16 @@ from hubcore.identity.permissions import (
 )
 from hubcore.web.security import public_limit
 
-from . import candidates, intake, lifecycle, queue, services, triage
+from . import candidates, intake, lifecycle, person_details, queue, services, triage, visibility
 from .models import HelpRequest
 from .schemas import (
     CallAttemptIn,
     CallAttemptOut,
     CaseNoteIn,
     CaseNoteOut,
+    DuplicateConfirmIn,
     DuplicateDismissIn,
+    GivenDetailsDecisionIn,
     HelpRequestHelpersOut,
     HelpRequestHelpersQuery,
     HelpRequestOut,
@@ -76,20 +78,26 @@ def _etag(found: HelpRequest) -> str:
     return etag_for("help_request", found.id, found.version)
 
 
-def dump_request(found: HelpRequest, now=None) -> dict:
-    now = now or utcnow()
+def dump_request(found: HelpRequest, now=None, *, one: bool = False) -> dict:
+    """The request as the signed-in viewer may see it (``visibility``); ``one``:
+    a single request's read, which also names hubs holding its duplicates."""
+    now, me = now or utcnow(), _me()
     body = HelpRequestOut().dump(found)
     body["effective_score"] = triage.effective_score(found.score, found.created_at, now,
                                                      escalated=found.escalated)
     body["overdue"] = found.is_overdue(now)
     body["allowed_transitions"] = list(lifecycle.allowed_transitions(found))
-    if found.person is not None and found.person.erased_at is not None:
-        body["person"] = {"id": found.person.id, "given_name": "Erased", "family_name": ""}
+    body["person"] = visibility.person_view(found, me)
+    body["duplicate_of"], body["duplicate_elsewhere"] = visibility.duplicate_link(found, me)
+    body["given_details"] = visibility.given_details_view(found)
+    if one:
+        body["duplicates_elsewhere"] = visibility.duplicates_held_elsewhere(found, me)
     return body
 
 
 def _response(found: HelpRequest, status: int = 200, **headers):
-    return json_response(dump_request(found), status, etag=_etag(found), headers=headers)
+    return json_response(dump_request(found, one=True), status, etag=_etag(found),
+                         headers=headers)
 
 
 # -- Intake ---------------------------------------------------------------------------
@@ -191,15 +199,17 @@ def get_history(request_id: int):
 
 @help_requests_api.post("/<int:request_id>/duplicate/confirm")
 @operation(summary="Confirm a flagged duplicate: merge it into the original and close it "
-                   "(send If-Match)", tags=TAGS, response=HelpRequestOut,
+                   "(send If-Match)", tags=TAGS, body=DuplicateConfirmIn, response=HelpRequestOut,
            errors=(404, 409, 412, 428), headers=("If-Match",))
 def confirm_duplicate(request_id: int):
     found = request_in_scope(request_id, WRITE)
     check_if_match(_etag(found))
-    if found.duplicate_of is not None:
-        require_record(_me(), WRITE, found.duplicate_of.district_code)
-    original = lifecycle.confirm_duplicate(found, actor=_me())
+    data = load(DuplicateConfirmIn()) if request.get_data() else {"other_hub_agreed": False}
+    original = lifecycle.confirm_duplicate(found, actor=_me(),
+                                           other_hub_agreed=data["other_hub_agreed"])
     db.session.commit()
+    if not visibility.duplicate_link(found, _me())[0]:
+        return _response(found)  # the original is another hub's: show this one, closed
     return _response(original)
 
 
@@ -212,6 +222,19 @@ def dismiss_duplicate(request_id: int):
     check_if_match(_etag(found))
     data = load(DuplicateDismissIn()) if request.get_data() else {"reason": None}
     lifecycle.dismiss_duplicate(found, actor=_me(), reason=data["reason"])
+    db.session.commit()
+    return _response(found)
+
+
+@help_requests_api.post("/<int:request_id>/given-details")
+@operation(summary="Apply the details given with a request to the person's record, or keep "
+                   "the record (send If-Match)", tags=TAGS, body=GivenDetailsDecisionIn,
+           response=HelpRequestOut, errors=(403, 404, 409, 412, 428), headers=("If-Match",))
+def settle_given_details(request_id: int):
+    found = request_in_scope(request_id, WRITE)
+    check_if_match(_etag(found))
+    data = load(GivenDetailsDecisionIn())
+    person_details.settle_given_details(found, data["decision"], actor=_me())
     db.session.commit()
     return _response(found)
 

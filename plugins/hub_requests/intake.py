@@ -28,7 +28,7 @@ from hubcore.errors import HubcoreError, InvalidInput, NotFound
 from hubcore.identity import people
 from hubcore.identity.models import Organisation, OrganisationDistrict, Person
 from hubcore.identity.permissions import require
-from hubcore.values import HelpRequestInfo
+from hubcore.values import HelpRequestInfo, Location
 
 from . import triage
 from .models import (
@@ -106,17 +106,12 @@ def submit_request(*, person: dict, needs, circumstances, urgency: str, descript
     # person, their consent, the request and its first status change are one Core
     # INSERT each (the ORM's unit of work costs more than these rows), with the ids
     # passed along, then the three audit entries in one append.
-    resident, created = _person_for(found, details, place, actor)
+    resident, created, differ = _person_for(found, details, place)
     taker = actor if channel == "phone" else None  # who heard a verbal consent
     consent = people.new_consent(
         resident, purpose=CONSENT_PURPOSE,
         scope=f"{packs.district_name(place.district_code)} community hub and the helpers it arranges",
         method="verbal" if channel == "phone" else "online", recorded_by=taker, given_at=now)
-    suspected = {}
-    if duplicate is not None:
-        original, why = duplicate
-        suspected = dict(duplicate_of_id=original.id, duplicate_state="suspected",
-                         duplicate_reason=why)
     request = HelpRequest(
         person_id=resident.id,
         district_code=place.district_code, needs=needs, circumstances=circumstances,
@@ -126,12 +121,17 @@ def submit_request(*, person: dict, needs, circumstances, urgency: str, descript
         escalated=False, channel=channel,
         created_by_id=getattr(actor, "id", None),
         taken_by_id=getattr(actor, "id", None) if channel == "phone" else None,
-        created_at=now, updated_at=now, **suspected)
+        given_details=differ, created_at=now, updated_at=now)
+    _flag(request, duplicate)
     opened = StatusChange(from_status=None, to_status="new", reason=f"received by {channel}",
                           actor_id=request.created_by_id, at=now)
 
     if created:
-        insert_now(resident)
+        resident, created = people.claim_person(resident)
+        if not created:  # recorded a moment ago by a concurrent submission
+            request.given_details = differing_details(resident, details, place)
+            if request.duplicate_of_id is None:
+                _flag(request, find_duplicate(_household_of(resident), needs, now))
         consent.person_id = request.person_id = resident.id
     insert_now(consent)
     insert_request(request)
@@ -184,19 +184,37 @@ def _check_details(details: dict, problems: dict):
     return None, contact
 
 
-def _person_for(found: Person | None, details: dict, place, actor) -> tuple[Person, bool]:
-    """The core person and whether they are new: the one found (missing details
-    filled in, moved if they moved), or a new one, not yet saved."""
+def _person_for(found: Person | None, details: dict, place) -> tuple[Person, bool, dict | None]:
+    """The core person, whether they are new, and the details given that differ
+    from the record found.
+
+    A request never changes a stored person, whoever sends it: anyone who knows
+    a resident's name and phone number could otherwise move them to another
+    district or rewrite their address. What differs is kept on the request and
+    shown to the coordinator, who may apply it (``apply_given_details``).
+    """
     given = {k: v for k, v in details.items() if v}
     given["postcode"] = place.postcode
     if found is None:
-        return people.new_person(given, place=place), True
-    changes = {k: v for k, v in given.items() if getattr(found, k, None) in (None, "")}
+        return people.new_person(given, place=place), True, None
+    return found, False, differing_details(found, details, place)
+
+
+def differing_details(found: Person, details: dict, place) -> dict | None:
+    """The details given (normalised) that the person's record does not hold."""
+    differ: dict = {}
     if found.postcode != place.postcode:
-        changes.update(postcode=place.postcode, address=details["address"] or None)
-    if changes:
-        people.update_person(found, changes, actor=actor, place=place)
-    return found, False
+        differ.update(postcode=place.postcode, district=place.district_code,
+                      latitude=place.latitude, longitude=place.longitude)
+    address = details.get("address") or ""
+    if address and address != (found.address or ""):
+        differ["address"] = address
+    for key, normalise in (("phone", people.normalise_phone), ("email", people.normalise_email)):
+        if details.get(key) and normalise(details[key]) != getattr(found, key):
+            differ[key] = normalise(details[key])
+    if differ:  # which contacts were given (no values): what a hub elsewhere may see
+        differ["contacts_given"] = [k for k in ("phone", "email") if details.get(k)]
+    return differ or None
 
 
 def new_reference(district_code: str, attempt: int = 0) -> str:
@@ -238,6 +256,20 @@ class Household:
     postcode: str | None
     name_key: str
     family_key: str
+
+
+def _household_of(person: Person) -> Household:
+    return Household(person_id=person.id, phone=person.phone, email=person.email,
+                      postcode=person.postcode, name_key=person.name_key,
+                      family_key=people.name_key(person.family_name))
+
+
+def _flag(request: HelpRequest, found: tuple[HelpRequest, str] | None) -> None:
+    """Mark ``request`` a suspected duplicate of the request found, if any."""
+    if found is not None:
+        original, why = found
+        request.duplicate_of_id, request.duplicate_state = original.id, "suspected"
+        request.duplicate_reason = why
 
 
 def find_duplicate(person: Household, needs, now: datetime, *,
@@ -337,12 +369,7 @@ def flag_missed_duplicates(now: datetime) -> int:
     ).scalars().all()
     flagged = 0
     for request in recent:
-        person = request.person
-        household = Household(
-            person_id=person.id, phone=person.phone, email=person.email,
-            postcode=person.postcode, name_key=person.name_key,
-            family_key=people.name_key(person.family_name))
-        found = find_duplicate(household, request.needs, request.created_at,
+        found = find_duplicate(_household_of(request.person), request.needs, request.created_at,
                                exclude_id=request.id)
         if found is None:
             continue
@@ -473,6 +500,9 @@ def repeat_due(now: datetime) -> int:
 
 def request_info(request: HelpRequest) -> HelpRequestInfo:
     location = people.person_info(request.person).location if request.person else None
+    given = request.given_details or {}
+    if given.get("latitude") is not None:  # help is arranged where the request says
+        location = Location(given["latitude"], given["longitude"])
     return HelpRequestInfo(
         id=request.id, reference=request.reference, district=request.district_code,
         person_id=request.person_id, needs=tuple(request.needs),

@@ -20,6 +20,7 @@ from hubcore.db import db, utcnow
 from hubcore.districts import packs
 from hubcore.errors import Conflict, InvalidInput, PreconditionFailed
 from hubcore.identity import people
+from hubcore.identity.permissions import can
 from hubcore.values import HelperCandidate, Task
 
 from . import triage
@@ -280,10 +281,22 @@ def _suspected(request: HelpRequest) -> HelpRequest:
     return request.duplicate_of
 
 
-def confirm_duplicate(request: HelpRequest, *, actor, now: datetime | None = None) -> HelpRequest:
-    """It is the same need: merge it into the open original and close it, linked."""
+def confirm_duplicate(request: HelpRequest, *, actor, now: datetime | None = None,
+                      other_hub_agreed: bool = False) -> HelpRequest:
+    """It is the same need: merge it into the open original and close it, linked.
+
+    When another hub holds the original, the coordinator (who cannot see it)
+    confirms only after agreeing with that hub (``other_hub_agreed``): the
+    original gains this request's needs and a note, nothing else is shown.
+    """
     now = now or utcnow()
     original = _suspected(request)
+    elsewhere = actor is not None and not can(actor, "help_requests.write", original.district_code)
+    if elsewhere and not other_hub_agreed:
+        raise Conflict(f"The possible original is held by {packs.district_name(original.district_code)}"
+                       " community hub. Agree with that hub that it is the same need, then "
+                       "confirm again saying so, or dismiss the flag.",
+                       code="other-hub-agreement-needed")
     if not original.is_open:
         raise Conflict(f"{original.reference} is finished: dismiss the duplicate flag and "
                        "deal with this request on its own.", code="original-finished")
@@ -302,7 +315,10 @@ def confirm_duplicate(request: HelpRequest, *, actor, now: datetime | None = Non
     transition(request, "closed", actor=actor, reason=f"Duplicate of {original.reference}",
                now=now)
     audit.record("hub_requests.duplicate.confirmed", "help_request", request.id, actor=actor,
-                 district=request.district_code, summary={"original": original.id})
+                 district=request.district_code,
+                 summary={"original": original.id,
+                          **({"agreed_with_district": original.district_code} if elsewhere
+                             else {})})
     return original
 
 

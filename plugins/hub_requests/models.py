@@ -117,6 +117,11 @@ class HelpRequest(db.Model):
     duplicate_state: Mapped[str | None] = mapped_column(sa.String(20))
     duplicate_reason: Mapped[str | None] = mapped_column(sa.String(200))
 
+    # Contact details given with this request that differ from the person's
+    # record (postcode, address, phone, email; with the place of the postcode).
+    # Intake never changes a stored person; a coordinator checks and applies them.
+    given_details: Mapped[dict | None] = mapped_column(sa.JSON)
+
     channel: Mapped[str] = mapped_column(sa.String(10))
     created_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("accounts.id", ondelete="SET NULL"))

@@ -76,11 +76,42 @@ class HelpRequestPersonOut(ma.Schema):
     email = fields.String(allow_none=True)
     postcode = fields.String(allow_none=True)
     address = fields.String(allow_none=True)
+    record_elsewhere = fields.Boolean(metadata={
+        "description": "The person's record is held by another district: only their name "
+                       "and the details given with this request are shown."})
 
 
 class HelpRequestLinkOut(ma.Schema):
     id = fields.Integer()
     reference = fields.String()
+
+
+class HelpRequestElsewhereOut(ma.Schema):
+    """Another hub holds a linked request: which hub, and nothing of its resident."""
+
+    district = fields.String()
+    district_name = fields.String()
+
+
+class HelpRequestGivenDetailsOut(ma.Schema):
+    """Details given with the request that differ from the person's record."""
+
+    postcode = fields.String()
+    address = fields.String()
+    phone = fields.String()
+    email = fields.String()
+
+
+class GivenDetailsDecisionIn(ma.Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(("apply", "keep_record")),
+                             metadata={"description": "apply: change the person's record to "
+                                       "the details given; keep_record: leave it as it is."})
+
+
+class DuplicateConfirmIn(ma.Schema):
+    other_hub_agreed = fields.Boolean(load_default=False, metadata={
+        "description": "Required when the original is held by another hub: you have agreed "
+                       "with that hub that this is the same need."})
 
 
 class HelpRequestOut(ma.Schema):
@@ -108,6 +139,12 @@ class HelpRequestOut(ma.Schema):
     escalated = fields.Boolean()
     escalation_reason = fields.String(allow_none=True)
     duplicate_of = fields.Nested(HelpRequestLinkOut, allow_none=True)
+    duplicate_elsewhere = fields.Nested(HelpRequestElsewhereOut, allow_none=True, metadata={
+        "description": "The possible original is held by another hub (then duplicate_of is null)."})
+    duplicates_elsewhere = fields.List(fields.Nested(HelpRequestElsewhereOut), metadata={
+        "description": "Hubs holding a possible duplicate of this request (one request read "
+                       "only)."})
+    given_details = fields.Nested(HelpRequestGivenDetailsOut, allow_none=True)
     duplicate_state = fields.String(allow_none=True)
     duplicate_reason = fields.String(allow_none=True)
     channel = fields.String()
