@@ -246,6 +246,11 @@ def create_person():
     require(me, "people.write")
     data = load(PersonCreateSchema())
     consent = data.pop("consent")
+    if not data.get("postcode") and not data.get("district_code"):
+        # A person belongs to a district its creator holds; with none, nobody could read it.
+        raise InvalidInput("Enter the person's postcode, or choose their district.",
+                           fields={"postcode": ["Enter the person's postcode, like BL1 1AA, "
+                                                "or choose their district."]})
     person = people.create_person(data, actor=me)
     require(me, "people.write", person.district_code)
     if consent:

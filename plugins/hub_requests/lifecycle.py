@@ -312,8 +312,9 @@ def confirm_duplicate(request: HelpRequest, *, actor, now: datetime | None = Non
     add_note(original, f"{request.reference} was confirmed as a duplicate and merged into "
                        "this request.", actor=actor, now=now)
     request.duplicate_state = "confirmed"
-    transition(request, "closed", actor=actor, reason=f"Duplicate of {original.reference}",
-               now=now)
+    what = (f"a request held by the {packs.district_name(original.district_code)} community hub"
+            if elsewhere else original.reference)  # its reference is that hub's to show
+    transition(request, "closed", actor=actor, reason=f"Duplicate of {what}", now=now)
     audit.record("hub_requests.duplicate.confirmed", "help_request", request.id, actor=actor,
                  district=request.district_code,
                  summary={"original": original.id,

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from hubcore import audit
 from hubcore.db import utcnow
-from hubcore.errors import Conflict, Forbidden
+from hubcore.errors import Conflict, Forbidden, InvalidInput
 from hubcore.identity import people
 from hubcore.identity.permissions import can
 
@@ -27,6 +27,9 @@ def settle_given_details(request: HelpRequest, decision: str, *, actor,
     """Apply the details given with ``request`` to the person's record, or keep
     the record as it is; either way the request no longer shows them as differing."""
     now = now or utcnow()
+    if decision not in DECISIONS:
+        raise InvalidInput("Choose whether to update the record or keep it.",
+                           fields={"decision": ["Choose apply or keep_record."]})
     given = request.given_details
     if not given or request.person is None or request.person.erased_at is not None:
         raise Conflict("This request has no details that differ from the person's record.",

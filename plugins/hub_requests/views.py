@@ -32,12 +32,12 @@ from hubcore.identity.permissions import (
     can,
     districts_for,
     require,
-    require_record,
 )
 from hubcore.web.forms import show_domain_errors
 from hubcore.web.security import public_limit
 
-from . import actions, candidates, intake, lifecycle, queue, services, triage
+from . import (actions, candidates, intake, lifecycle, person_details, queue, services, triage,
+               visibility)
 from .api import READ, WRITE, request_in_scope
 from .models import (
     CALL_OUTCOMES,
@@ -143,6 +143,11 @@ class CallForm(FlaskForm):
 
 class DuplicateForm(VersionedForm):
     reason = StringField("Reason (optional)")
+    other_hub_agreed = BooleanField("I have agreed with the other hub that this is the same need")
+
+
+class GivenDetailsForm(VersionedForm):
+    decision = StringField("Decision")  # sent by the button pressed; checked by the domain
 
 
 class ChangeRequestForm(VersionedForm):
@@ -298,8 +303,17 @@ def _render_request(found, status_code: int = 200, **forms):
     overflow_form = forms.get("overflow_form") or _overflow_form(
         found, formdata=None, version=version,
         overflow_district=found.overflow_district_code or "")
+    dup_link, dup_elsewhere = visibility.duplicate_link(found, current_user)
+    person = visibility.person_view(found, current_user)
     return render_template(
         "hub_requests/request.html", r=found, now=now, labels=lifecycle.labels(),
+        person=person, given=visibility.given_details_view(found),
+        dup_link=dup_link, dup_elsewhere=dup_elsewhere,
+        dups_elsewhere=visibility.duplicates_held_elsewhere(found, current_user),
+        can_change_person=bool(found.person) and can(current_user, "people.write",
+                                                     found.person.district_code),
+        details_form=forms.get("details_form") or GivenDetailsForm(prefix="details",
+                                                                   version=version),
         effective=triage.effective_score(found.score, found.created_at, now,
                                          escalated=found.escalated),
         overdue=found.is_overdue(now),
@@ -472,11 +486,24 @@ def overflow(request_id: int):
 def duplicate(request_id: int, decision: str):
     def run(found, form):
         if decision == "confirm":
-            if found.duplicate_of is not None:
-                require_record(current_user, WRITE, found.duplicate_of.district_code)
-            original = lifecycle.confirm_duplicate(found, actor=current_user)
+            link, _elsewhere = visibility.duplicate_link(found, current_user)
+            original = lifecycle.confirm_duplicate(
+                found, actor=current_user, other_hub_agreed=bool(form.other_hub_agreed.data))
+            if link is None:
+                return "Merged into the other hub's request and closed."
             return f"Merged into {original.reference} and closed."
         lifecycle.dismiss_duplicate(found, actor=current_user, reason=form.reason.data)
         return "Duplicate flag dismissed: both requests stay open."
     return _act(request_id, "duplicate_form", DuplicateForm(prefix="dup"), run)
+
+
+@hub_requests.post("/hub-requests/<int:request_id>/given-details")
+@login_required
+def given_details(request_id: int):
+    def run(found, form):
+        person_details.settle_given_details(found, form.decision.data, actor=current_user)
+        if form.decision.data == "apply":
+            return "The person's record now has the details given with this request."
+        return "The person's record is kept as it was."
+    return _act(request_id, "details_form", GivenDetailsForm(prefix="details"), run)
 
