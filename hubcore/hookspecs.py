@@ -238,6 +238,18 @@ def erase_person(person: Person) -> int:
 
 
 @hookspec
+def merge_person(survivor: Person, duplicate: Person) -> int:
+    """Point what the plugin holds about ``duplicate`` at ``survivor``.
+
+    Called, inside the merge's transaction, when a coordinator merges two
+    records of the same person (``hubcore.identity.people.merge_people``),
+    before the core empties the duplicate record and links it to the
+    survivor. Move links only; never copy contact details. Return the number
+    of records changed.
+    """
+
+
+@hookspec
 def retention_rules() -> list[RetentionRule]:
     """Return how long the plugin keeps each kind of closed record.
 

@@ -480,6 +480,14 @@ def messages_for(person_id: int) -> list[dict]:
              "sent_at": m.sent_at.isoformat() if m.sent_at else None} for m in rows]
 
 
+def move_messages(from_person_id: int, to_person_id: int) -> int:
+    """Point the messages of a merged record at the surviving one."""
+    moved = db.session.execute(
+        sa.update(OutboxMessage).where(OutboxMessage.person_id == from_person_id)
+        .values(person_id=to_person_id).execution_options(synchronize_session=False))
+    return moved.rowcount or 0
+
+
 def erase_messages_for(person_id: int) -> int:
     """Blank the contact details and text of a person's messages; cancel unsent ones."""
     table = OutboxMessage.__table__

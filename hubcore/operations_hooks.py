@@ -73,3 +73,8 @@ def person_data(person):
 @hookimpl
 def erase_person(person):
     return notify.erase_messages_for(person.id)
+
+
+@hookimpl
+def merge_person(survivor, duplicate):
+    return notify.move_messages(duplicate.id, survivor.id)

@@ -32,6 +32,7 @@ from hubcore.identity.schemas import (
     OrganisationSchema,
     OrganisationUpdateSchema,
     PersonCreateSchema,
+    PersonMergeSchema,
     PersonQuerySchema,
     PersonSchema,
     TokenRequestSchema,
@@ -222,8 +223,12 @@ def add_member(organisation_id: int):
 
 
 def _person_in_scope(person_id: int, permission: str) -> Person:
+    """The person (a merged record resolves to its survivor), within the caller's scope."""
     me = _me()
-    person = db.session.get(Person, person_id)
+    try:
+        person = people.get_person(person_id)
+    except NotFound:
+        person = None
     if person is None or person.erased_at is not None:
         require(me, permission)
         raise NotFound("No such person.")
@@ -299,6 +304,23 @@ def update_person(person_id: int):
     require(current_user, "people.write", person.district_code)  # may not move it out of scope
     db.session.commit()
     return _person_response(person)
+
+
+@identity_api.post("/people/<int:person_id>/merge")
+@operation(summary="Merge another record of the same person into this one (send If-Match)",
+           tags=TAGS, body=PersonMergeSchema, response=PersonSchema, errors=(404, 409, 412, 428),
+           headers=("If-Match",))
+def merge_person(person_id: int):
+    survivor = _person_in_scope(person_id, "people.write")
+    check_if_match(etag_for("person", survivor.id, survivor.version))
+    data = load(PersonMergeSchema())
+    duplicate = db.session.get(Person, data["duplicate_id"])
+    if duplicate is None or duplicate.erased_at is not None or duplicate.merged_into_id:
+        raise NotFound("No such person to merge.")
+    require_record(current_user, "people.write", duplicate.district_code)
+    people.merge_people(survivor, duplicate, actor=current_user)
+    db.session.commit()
+    return _person_response(survivor)
 
 
 @identity_api.post("/people/<int:person_id>/consents")

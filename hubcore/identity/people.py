@@ -279,10 +279,71 @@ def update_person(person: Person, changes: dict, *, actor=None, place=None) -> P
 
 
 def get_person(person_id: int) -> Person:
+    """The person with this id; a record merged into another resolves to the survivor."""
     person = db.session.get(Person, person_id)
+    for _ in range(10):  # merges chain at most a few deep; a loop is refused on merge
+        if person is None or person.merged_into_id is None:
+            break
+        person = db.session.get(Person, person.merged_into_id)
     if person is None:
         raise NotFound("No such person.")
     return person
+
+
+MERGED_FIELDS = ("family_name", "phone", "email", "address", "postcode", "district_code",
+                 "latitude", "longitude", "date_of_birth")
+
+
+def merge_people(survivor: Person, duplicate: Person, *, actor=None) -> dict[str, int]:
+    """Merge two records of the same person into ``survivor``; flush, never commit.
+
+    Every plugin points its records at the survivor (``merge_person`` hook),
+    consents and messages move, details the survivor lacks are taken from the
+    duplicate, and the duplicate keeps only its id, dates and a link to the
+    survivor, so both ids resolve to the survivor and the audit chain says
+    who merged what, when. Never automatic: a coordinator decides.
+    """
+    if survivor.id == duplicate.id:
+        raise InvalidInput("Choose two different records to merge.",
+                           fields={"duplicate_id": ["Choose another person's record."]})
+    for person in (survivor, duplicate):
+        if person.erased_at is not None or person.merged_into_id is not None:
+            raise Conflict(f"Record {person.id} was erased or merged already.",
+                           code="person-not-mergeable")
+    pm = current_app.extensions["hubcore"].pm
+    counts: dict[str, int] = {}
+    for impl in pm.hook.merge_person.get_hookimpls():
+        kwargs = {name: {"survivor": survivor, "duplicate": duplicate}[name]
+                  for name in impl.argnames}
+        counts[impl.plugin_name] = impl.function(**kwargs) or 0
+    for consent in list(duplicate.consents):
+        consent.person_id = survivor.id
+    fill = {k: getattr(duplicate, k) for k in MERGED_FIELDS
+            if getattr(survivor, k) in (None, "") and getattr(duplicate, k) not in (None, "")}
+    if fill.get("postcode") is None:  # a place is the postcode, district and point together
+        for key in ("postcode", "district_code", "latitude", "longitude"):
+            fill.pop(key, None)
+    duplicate.family_name, duplicate.given_name = "", "Merged"
+    duplicate.phone = duplicate.email = duplicate.address = duplicate.postcode = None
+    duplicate.latitude = duplicate.longitude = duplicate.date_of_birth = None
+    duplicate.name_key = ""
+    duplicate.merged_into_id = survivor.id
+    db.session.flush()  # the duplicate lets go of its phone and email first
+    for key, value in fill.items():
+        setattr(survivor, key, value)
+    survivor.name_key = name_key(survivor.given_name, survivor.family_name)
+    db.session.flush()
+    db.session.expire(duplicate, ["consents"])
+    db.session.expire(survivor, ["consents"])
+    counts["hubcore"] = 1
+    audit.record_many([
+        audit.Pending("person.merged", "person", survivor.id, actor, survivor.district_code,
+                      {"merged": duplicate.id, "records": counts,
+                       "fields_taken": sorted(fill)}),
+        audit.Pending("person.merged_into", "person", duplicate.id, actor,
+                      duplicate.district_code, {"survivor": survivor.id}),
+    ])
+    return counts
 
 
 # -- Consent -------------------------------------------------------------------

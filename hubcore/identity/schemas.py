@@ -105,6 +105,13 @@ class PersonCreateSchema(PersonSchema):
     consent = fields.Nested(ConsentSchema, load_default=None, allow_none=True)
 
 
+class PersonMergeSchema(ma.Schema):
+    duplicate_id = fields.Integer(required=True, strict=True,
+                                  validate=validate.Range(min=1, max=2**31 - 1), metadata={
+                                      "description": "The other record of the same person: "
+                                      "it is merged into this one and then resolves to it."})
+
+
 class PersonQuerySchema(PageArgs):
     district = fields.String(load_default=None, validate=validate.Length(equal=9))
     q = fields.String(load_default=None, validate=validate.Length(min=1, max=100))

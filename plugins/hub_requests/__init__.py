@@ -126,6 +126,11 @@ def erase_person(person):
 
 
 @hookimpl
+def merge_person(survivor, duplicate):
+    return data_protection.move_to_person(duplicate.id, survivor.id)
+
+
+@hookimpl
 def retention_rules():
     return [RetentionRule("help request", data_protection.retention_days(),
                           "Kept after it is finished so the hub can answer questions about "

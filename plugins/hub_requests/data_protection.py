@@ -40,6 +40,8 @@ def export_for_person(person_id: int) -> list[dict]:
         "circumstances": list(r.circumstances), "urgency": r.urgency,
         "description": r.description, "priority": r.priority, "reason": r.reason,
         "status": r.status, "channel": r.channel,
+        "details_given": {k: v for k, v in (r.given_details or {}).items()
+                          if k in ("postcode", "address", "phone", "email")} or None,
         "created_at": r.created_at.isoformat(),
         "closed_at": r.closed_at.isoformat() if r.closed_at else None,
         "notes": [{"at": n.created_at.isoformat(), "body": n.body} for n in r.notes],
@@ -48,6 +50,15 @@ def export_for_person(person_id: int) -> list[dict]:
         "history": [{"at": h.at.isoformat(), "from": h.from_status, "to": h.to_status,
                      "reason": h.reason} for h in r.history],
     } for r in _requests_of(person_id)]
+
+
+def move_to_person(from_person_id: int, to_person_id: int) -> int:
+    """Point the requests of a merged record at the surviving one."""
+    requests = _requests_of(from_person_id)
+    for request in requests:
+        request.person_id = to_person_id
+    db.session.flush()
+    return len(requests)
 
 
 def erase_for_person(person_id: int) -> int:
@@ -61,6 +72,7 @@ def erase_for_person(person_id: int) -> int:
         request.priority_override_reason = (ERASED if request.priority_override_reason
                                             else None)
         request.helper_name = None
+        request.given_details = None
         changed += 1
         for note in request.notes:
             note.body = ERASED

@@ -102,6 +102,11 @@ def erase_person(person):
 
 
 @hookimpl
+def merge_person(survivor, duplicate):
+    return privacy.move_to_person(duplicate, survivor)
+
+
+@hookimpl
 def retention_rules():
     return [
         RetentionRule("volunteer who has left", privacy.LEFT_VOLUNTEER_DAYS,

@@ -71,6 +71,27 @@ def _anonymise(volunteer: Volunteer, now: datetime) -> None:
     volunteer.updated_at = now
 
 
+def move_to_person(duplicate, survivor) -> int:
+    """Point the volunteer records, tasks and offers of a merged person at the survivor
+    (so "who helped this person before" still finds their helpers)."""
+    changed = 0
+    for volunteer in db.session.execute(sa.select(Volunteer).where(
+            Volunteer.person_id == duplicate.id)).scalars():
+        volunteer.person_id = survivor.id
+        changed += 1
+    for record in db.session.execute(sa.select(Assignment).where(
+            Assignment.person_id == duplicate.id)).scalars():
+        record.person_id = survivor.id
+        record.task = {**record.task, "person_id": survivor.id}
+        changed += 1
+    for offer in db.session.execute(sa.select(Offer).where(
+            Offer.task["person_id"].as_integer() == duplicate.id)).scalars():
+        offer.task = {**offer.task, "person_id": survivor.id}
+        changed += 1
+    db.session.flush()
+    return changed
+
+
 def erase_for(person) -> int:
     """Anonymise the person's volunteer records and unlink tasks done for them."""
     now = utcnow()

@@ -219,3 +219,46 @@ def test_concurrent_identical_submissions_make_one_person(app, db):
     assert len(people) == 1
     requests = db.session.execute(sa.select(HelpRequest)).scalars().all()
     assert len(requests) == 12 and {r.person_id for r in requests} == {people[0].id}
+
+
+def test_a_coordinator_merges_two_records_of_one_person(client, db, as_role):
+    first = client.post("/api/v1/help-requests", json=submission(
+        given_name="Jon", family_name="Smith", phone="07700 900222", email=""))
+    second = client.post("/api/v1/help-requests", json=submission(
+        given_name="Jonathan", family_name="Smith", phone="07700 900222", email="",
+        needs=["befriending"]))
+    assert first.status_code == second.status_code == 201
+    jon, jonathan = db.session.execute(sa.select(Person).order_by(Person.id)).scalars().all()
+    bolton = as_role("coordinator", BOLTON)
+    etag = bolton.client.get(f"/api/v1/people/{jon.id}").headers["ETag"]
+    assert bolton.client.post(f"/api/v1/people/{jon.id}/merge", json={"duplicate_id": jon.id},
+                              headers={"If-Match": etag}).status_code == 422
+    wigan = as_role("coordinator", "E08000010")
+    assert wigan.client.post(f"/api/v1/people/{jon.id}/merge",
+                             json={"duplicate_id": jonathan.id},
+                             headers={"If-Match": etag}).status_code == 404
+    merged = bolton.client.post(f"/api/v1/people/{jon.id}/merge",
+                                json={"duplicate_id": jonathan.id}, headers={"If-Match": etag})
+    assert merged.status_code == 200, merged.get_json()
+    # Both ids resolve to the survivor, who now has both requests and both consents.
+    again = bolton.client.get(f"/api/v1/people/{jonathan.id}").get_json()
+    assert again["id"] == jon.id and again["given_name"] == "Jon"
+    db.session.expire_all()
+    assert {r.person_id for r in db.session.execute(sa.select(HelpRequest)).scalars()} == {jon.id}
+    assert len(db.session.get(Person, jon.id).consents) == 2
+    gone = db.session.get(Person, jonathan.id)
+    assert (gone.phone, gone.given_name, gone.merged_into_id) == (None, "Merged", jon.id)
+    export = bolton.client.get(f"/api/v1/people/{jon.id}/export").get_json()
+    requests = next(s for s in export["sections"] if s["source"] == "hub_requests")
+    assert len(requests["records"]) == 2
+    # Every plugin moved everything: asked again, none has anything left to move.
+    pm = client.application.extensions["hubcore"].pm
+    assert pm.hook.merge_person(survivor=db.session.get(Person, jon.id), duplicate=gone) == [
+        0] * len(pm.hook.merge_person.get_hookimpls())
+    actions = [e.action for e in db.session.execute(sa.select(AuditEntry)).scalars()]
+    assert "person.merged" in actions and "person.merged_into" in actions
+    # Merging again is refused and changes nothing.
+    etag = bolton.client.get(f"/api/v1/people/{jon.id}").headers["ETag"]
+    assert bolton.client.post(f"/api/v1/people/{jon.id}/merge",
+                              json={"duplicate_id": jonathan.id},
+                              headers={"If-Match": etag}).status_code == 404
