@@ -28,7 +28,8 @@ from hubcore.identity.permissions import (
 )
 from hubcore.web.security import public_limit
 
-from . import candidates, intake, lifecycle, person_details, queue, services, triage, visibility
+from . import (candidates, intake, lifecycle, outcomes, person_details, queue, services, triage,
+               visibility)
 from .models import HelpRequest
 from .schemas import (
     CallAttemptIn,
@@ -48,6 +49,7 @@ from .schemas import (
     HelpRequestStatusChangeOut,
     HelpRequestSubmitIn,
     HelpRequestTransitionIn,
+    OutcomeIn,
 )
 
 help_requests_api = Blueprint("help_requests_api", __name__,
@@ -222,6 +224,19 @@ def dismiss_duplicate(request_id: int):
     check_if_match(_etag(found))
     data = load(DuplicateDismissIn()) if request.get_data() else {"reason": None}
     lifecycle.dismiss_duplicate(found, actor=_me(), reason=data["reason"])
+    db.session.commit()
+    return _response(found)
+
+
+@help_requests_api.post("/<int:request_id>/outcome")
+@operation(summary="Record whether a finished request's need was met (send If-Match)",
+           tags=TAGS, body=OutcomeIn, response=HelpRequestOut, errors=(404, 409, 412, 428),
+           headers=("If-Match",))
+def record_outcome(request_id: int):
+    found = request_in_scope(request_id, WRITE)
+    check_if_match(_etag(found))
+    data = load(OutcomeIn())
+    outcomes.record_outcome(found, data["outcome"], data["note"], actor=_me())
     db.session.commit()
     return _response(found)
 

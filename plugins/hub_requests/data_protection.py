@@ -44,6 +44,7 @@ def export_for_person(person_id: int) -> list[dict]:
                           if k in ("postcode", "address", "phone", "email")} or None,
         "created_at": r.created_at.isoformat(),
         "closed_at": r.closed_at.isoformat() if r.closed_at else None,
+        "outcome": r.outcome,
         "notes": [{"at": n.created_at.isoformat(), "body": n.body} for n in r.notes],
         "calls": [{"at": c.called_at.isoformat(), "outcome": c.outcome, "notes": c.notes}
                   for c in r.calls],

@@ -60,6 +60,14 @@ CALL_OUTCOMES = {
     "refused": "Refused help",
 }
 
+# What came of it, recorded by the coordinator once a request is finished.
+OUTCOMES = {
+    "met": "The need was met",
+    "partly_met": "The need was partly met",
+    "not_met": "The need was not met",
+    "resolved_elsewhere": "Resolved elsewhere (referred or helped by someone else)",
+}
+
 DESCRIPTION_MAX = 2000
 REASON_MAX = 500
 NOTE_MAX = 4000
@@ -134,6 +142,8 @@ class HelpRequest(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    outcome: Mapped[str | None] = mapped_column(sa.String(20))
+    outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(default=1)
 
     person = relationship("Person", lazy="joined")

@@ -14,6 +14,7 @@ from .models import (
     DESCRIPTION_MAX,
     NEEDS,
     NOTE_MAX,
+    OUTCOMES,
     PRIORITIES,
     REASON_MAX,
     RECURRENCES,
@@ -108,6 +109,12 @@ class GivenDetailsDecisionIn(ma.Schema):
                                        "the details given; keep_record: leave it as it is."})
 
 
+class OutcomeIn(ma.Schema):
+    outcome = fields.String(required=True, validate=validate.OneOf(list(OUTCOMES)))
+    note = fields.String(load_default=None, allow_none=True,
+                         validate=validate.Length(max=NOTE_MAX - 100))
+
+
 class DuplicateConfirmIn(ma.Schema):
     other_hub_agreed = fields.Boolean(load_default=False, metadata={
         "description": "Required when the original is held by another hub: you have agreed "
@@ -155,6 +162,8 @@ class HelpRequestOut(ma.Schema):
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
     closed_at = fields.AwareDateTime(allow_none=True)
+    outcome = fields.String(allow_none=True, metadata={"enum": list(OUTCOMES)})
+    outcome_at = fields.AwareDateTime(allow_none=True)
     version = fields.Integer()
 
 

@@ -36,13 +36,14 @@ from hubcore.identity.permissions import (
 from hubcore.web.forms import show_domain_errors
 from hubcore.web.security import public_limit
 
-from . import (actions, candidates, intake, lifecycle, person_details, queue, services, triage,
-               visibility)
+from . import (actions, candidates, intake, lifecycle, outcomes, person_details, queue, services,
+               triage, visibility)
 from .api import READ, WRITE, request_in_scope
 from .models import (
     CALL_OUTCOMES,
     CIRCUMSTANCES,
     NEEDS,
+    OUTCOMES,
     PRIORITIES,
     RECURRENCES,
     STATUSES,
@@ -144,6 +145,11 @@ class CallForm(FlaskForm):
 class DuplicateForm(VersionedForm):
     reason = StringField("Reason (optional)")
     other_hub_agreed = BooleanField("I have agreed with the other hub that this is the same need")
+
+
+class OutcomeForm(VersionedForm):
+    outcome = RadioField("Was the need met?", choices=_options(OUTCOMES), validate_choice=False)
+    note = TextAreaField("Anything to add (optional)")
 
 
 class GivenDetailsForm(VersionedForm):
@@ -314,6 +320,9 @@ def _render_request(found, status_code: int = 200, **forms):
                                                      found.person.district_code),
         details_form=forms.get("details_form") or GivenDetailsForm(prefix="details",
                                                                    version=version),
+        outcome_form=forms.get("outcome_form") or OutcomeForm(
+            formdata=None, prefix="outcome", version=version, outcome=found.outcome),
+        outcome_labels=OUTCOMES,
         effective=triage.effective_score(found.score, found.created_at, now,
                                          escalated=found.escalated),
         overdue=found.is_overdue(now),
@@ -495,6 +504,15 @@ def duplicate(request_id: int, decision: str):
         lifecycle.dismiss_duplicate(found, actor=current_user, reason=form.reason.data)
         return "Duplicate flag dismissed: both requests stay open."
     return _act(request_id, "duplicate_form", DuplicateForm(prefix="dup"), run)
+
+
+@hub_requests.post("/hub-requests/<int:request_id>/outcome")
+@login_required
+def outcome(request_id: int):
+    def run(found, form):
+        outcomes.record_outcome(found, form.outcome.data, form.note.data, actor=current_user)
+        return f"Outcome recorded for {found.reference}."
+    return _act(request_id, "outcome_form", OutcomeForm(prefix="outcome"), run)
 
 
 @hub_requests.post("/hub-requests/<int:request_id>/given-details")
