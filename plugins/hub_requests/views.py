@@ -34,6 +34,7 @@ from hubcore.identity.permissions import (
     require,
 )
 from hubcore.web.forms import show_domain_errors
+from hubcore.web.paging import page_args
 from hubcore.web.security import public_limit
 
 from . import (actions, candidates, intake, lifecycle, outcomes, person_details, queue, services,
@@ -53,7 +54,7 @@ from .models import (
 hub_requests = Blueprint("hub_requests", __name__, template_folder="templates",
                          static_folder="static", static_url_path="/hub-requests/static")
 RECEIPT_KEY = "hub_requests.receipt"
-QUEUE_PAGE = 100  # the most urgent; filters narrow the rest down
+QUEUE_PAGE = 50  # a screen or two; the most urgent first, filters and pages for the rest
 
 
 @hub_requests.app_template_filter("national_phone")
@@ -274,11 +275,11 @@ def queue_page():
     now = utcnow()
     statement = queue.queue_statement(held, now=now, district=district, status=status,
                                       overdue=overdue, priority=priority)
-    rows = queue.queue_page(statement, page=1, per_page=QUEUE_PAGE).items
+    shown = queue.queue_page(statement, **page_args(args, QUEUE_PAGE))
     items = [(r, triage.effective_score(r.score, r.created_at, now, escalated=r.escalated),
-              r.is_overdue(now)) for r in rows]
+              r.is_overdue(now)) for r in shown.items]
     return render_template(
-        "hub_requests/queue.html", items=items, districts=districts, district=district,
+        "hub_requests/queue.html", items=items, page=shown, districts=districts, district=district,
         district_name=packs.district_name(district) or None,
         status=status, priority=priority, overdue=overdue, statuses=lifecycle.STATUS_LABELS,
         priorities=PRIORITIES, needs=NEEDS,

@@ -35,12 +35,13 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from hubcore.api import load
+from hubcore.api import load, paginate
 from hubcore.db import LONDON, db, utcnow
 from hubcore.districts import packs
 from hubcore.errors import Conflict, HubcoreError, InvalidInput
 from hubcore.identity.permissions import can, districts_for, require, require_record
 from hubcore.web.forms import show_domain_errors
+from hubcore.web.paging import page_args
 from hubcore.web.security import public_limit
 
 from . import hours, matching, offers, signup, vetting
@@ -170,10 +171,11 @@ def volunteer_list():
     if status not in (None, *STATUSES):
         status = None
     query = vetting.volunteers_in(districts_for(current_user, READ), status=status)
-    shown = db.session.execute(query.limit(500)).scalars().all()
+    shown = paginate(query, page_args(request.args, VOLUNTEERS_PAGE))
     reviews = (vetting.dbs_review_due(districts_for(current_user, VERIFY))
                if districts_for(current_user, VERIFY) else [])
-    return render_template("volunteering/volunteers.html", volunteers=shown, status=status,
+    return render_template("volunteering/volunteers.html", volunteers=shown.items, page=shown,
+                           status=status,
                            statuses=STATUSES, reviews=reviews, district_name=packs.district_name)
 
 
@@ -203,6 +205,7 @@ def volunteer_detail(volunteer_id: int):
     return _volunteer_page(volunteer)
 
 
+VOLUNTEERS_PAGE = 50
 ACTIONS = {"activate": "active", "pause": "paused", "leave": "left"}
 DONE = {"active": "is now active", "paused": "is paused", "left": "has been recorded as left"}
 
