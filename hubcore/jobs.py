@@ -6,6 +6,11 @@ builds its own app with ``create_app()`` so plugins load there too. With no
 Redis configured (the embedded default) jobs run in-process, synchronously,
 through rq on fakeredis: the same code path, no server needed.
 
+Code that writes starts work on what it wrote with ``enqueue_after_commit``:
+enqueued once the transaction commits, dropped if it rolls back. In-process,
+such a job runs only after the committing session has given its connection
+back to the pool, so nothing holds two pooled connections at once.
+
 Scheduled work is one periodic job, ``scheduled_sweep``, which calls every
 plugin's ``hubcore_sweep``. In production ``hubcore scheduler`` runs rq's
 cron scheduler to enqueue it every minute (one scheduler process; any number

@@ -47,3 +47,17 @@ def test_production_with_redis_starts(tmp_path):
     assert not jobs.job_queue(app).synchronous  # nothing is asked of Redis at start-up
     with app.app_context():
         _db.engine.dispose()
+
+
+def test_the_connection_pool_is_bounded_on_both_databases_and_left_alone_in_memory():
+    from hubcore.app import POOL_MAX_OVERFLOW, POOL_SIZE, POOL_TIMEOUT, engine_options
+
+    bounded = {"pool_size": POOL_SIZE, "max_overflow": POOL_MAX_OVERFLOW,
+               "pool_timeout": POOL_TIMEOUT}
+    for url in ("postgresql://u:p@db/hubcore", "sqlite:////srv/hubcore.sqlite3"):
+        options = engine_options(Settings(database_url=url), "/srv")
+        assert {k: options[k] for k in bounded} == bounded
+    assert "pool_size" not in engine_options(Settings(database_url="sqlite://"), "/srv")
+    # workers x (size + overflow) stays below PostgreSQL's default max_connections
+    # on the 2 to 5 cores deploy/gunicorn.conf.py is written for (cores + 1 workers).
+    assert 6 * (POOL_SIZE + POOL_MAX_OVERFLOW) < 100
