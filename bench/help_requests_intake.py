@@ -268,6 +268,8 @@ def measure(args, url: str, dialect: str) -> dict:
     hub_env = {**base_env, "HUBCORE_ENV": "production", "HUBCORE_SECRET_KEY": SECRET,
                "HUBCORE_PUBLIC_URL": "https://hubcore.example",
                "HUBCORE_DATABASE_URL": url, "HUBCORE_PLUGINS": "hub_requests",
+               # No worker here: intake with hub_requests alone enqueues no job.
+               "HUBCORE_JOBS_IN_PROCESS": "true",
                "HUBCORE_PUBLIC_RATE_LIMIT": "1000000 per minute",
                "HUBCORE_LOGIN_RATE_LIMIT": "1000000 per minute"}
     bare_env = {**base_env, "BENCH_DATABASE_URL": url}

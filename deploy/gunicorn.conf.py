@@ -19,8 +19,10 @@ umask = 0o007  # the socket: owner and group (nginx joins the hubcore group)
 # workers accept greedily: measured with the intake benchmark (bench/README.md),
 # one of two workers took every keep-alive connection and the other sat idle.
 # nginx buffers requests and responses, so a sync worker never waits on a slow client.
-# Each process keeps its own SQLAlchemy pool (5 + 10 overflow): keep
-# workers x 15 below PostgreSQL's max_connections (100 by default).
+# Each process keeps its own SQLAlchemy pool (5 + 10 overflow, hubcore/app.py): keep
+# workers x 15 below PostgreSQL's max_connections (100 by default). A sync worker
+# uses one connection at a time: even in-process jobs (HUBCORE_JOBS_IN_PROCESS) run
+# only once the request's commit has given its connection back.
 workers = multiprocessing.cpu_count() + 1
 worker_class = "sync"
 # A sync worker's request may run this long before gunicorn kills it (nginx's

@@ -108,14 +108,29 @@ def tune_sqlite(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+# Each process's connection pool. A request, a command or a job holds at most one
+# pooled connection at a time (in-process jobs run after the commit has given the
+# request's back: jobs.enqueue_after_commit), so a process needs as many as it
+# serves requests at once: one per gunicorn sync worker (deploy/gunicorn.conf.py
+# keeps workers x 15 below PostgreSQL's max_connections); the threaded development
+# server's threads queue here for a connection, each held for milliseconds.
+POOL_SIZE = 5  # kept open
+POOL_MAX_OVERFLOW = 10  # opened when busy, closed again when returned
+POOL_TIMEOUT = 30  # seconds to wait for one before the request fails
+
+
 def engine_options(settings: Settings, instance_path: str) -> dict:
     """SQLAlchemy engine options for the configured database (the benchmarks'
     baselines use them too, so that they compare like with like)."""
     url = settings.resolved_database_url(instance_path)
+    pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_MAX_OVERFLOW,
+            "pool_timeout": POOL_TIMEOUT}
     if url.startswith("sqlite"):
+        if sa.engine.make_url(url).database in (None, "", ":memory:"):
+            pool = {}  # one connection a thread (SQLAlchemy's pool for memory databases)
         # Waiting on a lock beats failing with "database is locked".
-        return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True}
+        return {**pool, "connect_args": {"timeout": 30}}
+    return {**pool, "pool_pre_ping": True}
 
 
 def _core_migrations_dir() -> str:

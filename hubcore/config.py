@@ -3,7 +3,9 @@
 The embedded default needs nothing installed: a SQLite file in the instance
 folder, jobs run in-process through rq's synchronous mode, notifications go
 to the outbox and the log. Production sets a PostgreSQL URL, a Redis URL and
-a real secret key; ``create_app`` refuses to start without the last.
+a real secret key; ``create_app`` refuses to start without the key, and
+without the Redis URL unless ``HUBCORE_JOBS_IN_PROCESS=true`` asks for
+in-process jobs explicitly.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ class Settings:
     env: str = "development"  # development | production | testing
     database_url: str = ""  # empty: SQLite file in the instance folder
     redis_url: str = ""  # empty: jobs run in-process (rq synchronous mode, fakeredis)
+    # Production needs a Redis URL (jobs on a worker), unless this says, explicitly,
+    # that in-process jobs are wanted (one small server, no Redis).
+    jobs_in_process: bool = False
     secret_key: str = DEFAULT_SECRET_KEY
     # Where people reach the site, e.g. "https://hub.example.org": the base of links
     # sent by email. Required in production: a link must never take its host from
@@ -198,6 +203,16 @@ class Settings:
         if self.production and not self.public_url.startswith("https://"):
             raise ConfigError("HUBCORE_PUBLIC_URL must be set to the site's https:// address "
                               "in production (links in emails are built from it)")
+        if self.production and not self.redis_url and not self.jobs_in_process:
+            raise ConfigError(
+                "HUBCORE_REDIS_URL must be set in production: background jobs (notifications, "
+                "announcements, the scheduled sweep) run on `hubcore worker` processes through "
+                "Redis. To run them in-process in the web processes instead (one small server, "
+                "no Redis; see docs/configuration.md), set HUBCORE_JOBS_IN_PROCESS=true.")
+        if self.redis_url and self.jobs_in_process:
+            raise ConfigError("HUBCORE_JOBS_IN_PROCESS=true runs jobs without Redis: "
+                              "leave HUBCORE_REDIS_URL empty, or set HUBCORE_JOBS_IN_PROCESS "
+                              "to false")
         if self.public_url and not self.public_url.startswith(("https://", "http://")):
             raise ConfigError("HUBCORE_PUBLIC_URL must start with https:// or http://")
         if self.notify_adapter not in {"log", "smtp", "notify"}:

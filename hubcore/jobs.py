@@ -6,6 +6,11 @@ builds its own app with ``create_app()`` so plugins load there too. With no
 Redis configured (the embedded default) jobs run in-process, synchronously,
 through rq on fakeredis: the same code path, no server needed.
 
+Code that writes starts work on what it wrote with ``enqueue_after_commit``:
+enqueued once the transaction commits, dropped if it rolls back. In-process,
+such a job runs only after the committing session has given its connection
+back to the pool, so nothing holds two pooled connections at once.
+
 Scheduled work is one periodic job, ``scheduled_sweep``, which calls every
 plugin's ``hubcore_sweep``. In production ``hubcore scheduler`` runs rq's
 cron scheduler to enqueue it every minute (one scheduler process; any number
@@ -22,6 +27,7 @@ from datetime import datetime
 
 import fakeredis
 import redis
+import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry as RedisRetry
@@ -80,9 +86,11 @@ def job_queue(app: Flask | None = None) -> JobQueue:
 def enqueue(dotted: str, *args, retry: bool = True, **kwargs):
     """Enqueue ``dotted(*args, **kwargs)`` to run with an app context.
 
-    Call it after committing what the job reads. Arguments must be plain
-    values (ids, strings), never models. In synchronous mode the job runs
-    before this returns; if it fails it is logged and kept in the failed jobs.
+    Call it after committing what the job reads, outside a transaction; code
+    that writes what the job reads calls ``enqueue_after_commit`` instead.
+    Arguments must be plain values (ids, strings), never models. In
+    synchronous mode the job runs before this returns, on a connection of its
+    own; if it fails it is logged and kept in the failed jobs.
     """
     _resolve(dotted)  # fail now, at the caller, on a typo
     jq = job_queue()
@@ -96,6 +104,85 @@ def enqueue(dotted: str, *args, retry: bool = True, **kwargs):
         log.error("job %s (%s) failed; it is listed under failed jobs: %s", job.id, dotted,
                   _last_line(result.exc_string if result else ""))
     return job
+
+
+# -- After the commit ---------------------------------------------------------------
+
+_AFTER_COMMIT = "hubcore.jobs.after_commit"  # session.info: (transaction, dotted, args, kwargs)
+_COMMITTED = "hubcore.jobs.committed"  # session.info: those of the transaction just committed
+
+
+def enqueue_after_commit(dotted: str, *args, **kwargs) -> None:
+    """Enqueue ``dotted(*args, **kwargs)`` once the current transaction commits.
+
+    The way for code that writes to start work on what it wrote (the idea of
+    Django's ``transaction.on_commit``): the job is recorded on the session and
+    enqueued when the transaction commits, after the session has given its
+    connection back to the pool; if the transaction (or the savepoint it was
+    recorded in) is rolled back, or the session closed without a commit, it
+    is dropped. The same job with the same arguments is enqueued once per
+    commit. In synchronous mode (no Redis) it runs there and then, on a
+    connection of its own, before ``commit()`` returns: a request, a command
+    or a job never holds two pooled connections at once, so a burst of
+    requests cannot exhaust the pool. A queue that cannot be reached is
+    logged, never raised: what was committed stands.
+    """
+    _resolve(dotted)  # fail now, at the caller, on a typo
+    session = db.session()
+    transaction = (session.get_nested_transaction() or session.get_transaction()
+                   or session.begin())
+    session.info.setdefault(_AFTER_COMMIT, []).append((transaction, dotted, args, kwargs))
+
+
+def _within(transaction, ended) -> bool:
+    """Whether ``transaction`` is ``ended`` or began inside it (a savepoint of it)."""
+    while transaction is not None and transaction is not ended:
+        transaction = transaction.parent
+    return transaction is not None
+
+
+@sa.event.listens_for(sa.orm.Session, "after_soft_rollback")
+def _drop_rolled_back(session, previous_transaction) -> None:
+    pending = session.info.get(_AFTER_COMMIT)
+    if pending:
+        session.info[_AFTER_COMMIT] = [entry for entry in pending
+                                       if not _within(entry[0], previous_transaction)]
+
+
+@sa.event.listens_for(sa.orm.Session, "after_commit")
+def _take_committed(session) -> None:
+    """The outermost commit (not a savepoint's release): its jobs are due once it ends."""
+    if session.in_nested_transaction():
+        return
+    pending = session.info.pop(_AFTER_COMMIT, None)
+    if pending:
+        session.info.setdefault(_COMMITTED, []).extend(pending)
+
+
+@sa.event.listens_for(sa.orm.Session, "after_transaction_end")
+def _enqueue_committed(session, transaction) -> None:
+    """Once the outermost transaction has ended, its connection is back in the pool:
+    enqueue what it committed; drop what was recorded in it and never committed."""
+    if transaction.parent is not None:
+        return
+    pending = session.info.get(_AFTER_COMMIT)
+    if pending:
+        session.info[_AFTER_COMMIT] = [entry for entry in pending
+                                       if not _within(entry[0], transaction)]
+    committed = session.info.pop(_COMMITTED, None)
+    if not committed:
+        return
+    due: list[tuple[str, tuple, dict]] = []
+    for _transaction, dotted, args, kwargs in committed:
+        if (dotted, args, kwargs) not in due:
+            due.append((dotted, args, kwargs))
+    for dotted, args, kwargs in due:
+        try:
+            enqueue(dotted, *args, **kwargs)
+        except Exception as exc:  # Redis down: the commit stands; never raised to the caller
+            log.warning("could not enqueue %s after the commit (%s: %s); what was committed "
+                        "stands, and the scheduled sweep catches up on work it finds due",
+                        dotted, type(exc).__name__, exc)
 
 
 def run_job(dotted: str, args: tuple, kwargs: dict):

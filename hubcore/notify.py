@@ -1,7 +1,8 @@
 """The notifications outbox and its delivery adapters.
 
 Messages are written to the outbox in the caller's transaction, so nothing is
-lost if delivery is down. When that transaction commits, a job is enqueued to
+lost if delivery is down. When that transaction commits, a job is enqueued
+(``jobs.enqueue_after_commit``, once a commit however many were queued) to
 deliver them through the configured adapter (log by default, SMTP, or
 GOV.UK Notify's HTTP API). A failed attempt is retried with exponential
 backoff; the scheduled sweep delivers whatever is due, so a message queued
@@ -25,7 +26,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hubcore import audit
+from hubcore import audit, jobs
 from hubcore.db import UTCDateTime, db, utcnow
 from hubcore.errors import Conflict, InvalidInput, NotFound
 
@@ -42,7 +43,6 @@ NOTIFY_DEFAULT_API_URL = "https://api.notifications.service.gov.uk"
 LETTER_MIN_LINES, LETTER_MAX_LINES = 3, 7  # Notify's address lines, the last a postcode
 ERROR_BODY_LIMIT = 10_000  # bytes of an error answer worth reading
 DELIVERY_JOB = "hubcore.notify.deliver_pending"
-_SESSION_FLAG = "hubcore.notify.queued"
 ERASED = "[erased]"  # what erase_messages_for leaves in place of the details
 
 
@@ -92,7 +92,7 @@ def queue_message(channel: str, recipient: str, subject: str, body: str, *,
                             next_attempt_at=utcnow())
     db.session.add(message)
     db.session.flush()
-    db.session.info[_SESSION_FLAG] = True
+    jobs.enqueue_after_commit(DELIVERY_JOB)
     audit.record("notification.queued", "notification", message.id,
                  district=_district_of(person_id),
                  summary={"channel": channel, "person_id": person_id})
@@ -128,31 +128,6 @@ def _district_of(person_id: int | None) -> str | None:
 
     return db.session.execute(
         sa.select(Person.district_code).where(Person.id == person_id)).scalar_one_or_none()
-
-
-def deliver_after_commit(session) -> None:
-    """SQLAlchemy ``after_commit`` listener: enqueue delivery of what was just queued."""
-    if not session.info.pop(_SESSION_FLAG, False):
-        return
-    from hubcore import jobs
-
-    try:
-        jobs.enqueue(DELIVERY_JOB)
-    except Exception as exc:  # Redis down: the message is safe in the outbox
-        log.warning("could not enqueue notification delivery (%s); the sweep will send it",
-                    type(exc).__name__)
-
-
-def forget_after_rollback(session) -> None:
-    session.info.pop(_SESSION_FLAG, None)
-
-
-def listen(session_class) -> None:
-    """Wire the commit and rollback listeners onto the app's session class, once."""
-    for event, listener in (("after_commit", deliver_after_commit),
-                            ("after_rollback", forget_after_rollback)):
-        if not sa.event.contains(session_class, event, listener):
-            sa.event.listen(session_class, event, listener)
 
 
 # -- Delivery ---------------------------------------------------------------------
@@ -460,7 +435,7 @@ def resend(message_id: int, *, actor, now: datetime | None = None) -> OutboxMess
     message.status, message.attempts, message.last_error = "pending", 0, None
     message.next_attempt_at = now or utcnow()
     db.session.flush()
-    db.session.info[_SESSION_FLAG] = True  # delivery is enqueued at the commit
+    jobs.enqueue_after_commit(DELIVERY_JOB)
     audit.record("notification.resent", "notification", message.id, actor=actor,
                  district=_district_of(message.person_id),
                  summary={"channel": message.channel, "person_id": message.person_id})

@@ -31,7 +31,6 @@ def hubcore_register(app):
     app.register_blueprint(audit_views.audit_api)
     app.register_blueprint(jobs_views.jobs_api)
     app.register_blueprint(health)
-    notify.listen(db.session.session_factory.class_)
 
 
 @hookimpl

@@ -10,7 +10,6 @@ import os
 
 from hubcore import hookimpl
 from hubcore.config import ConfigError
-from hubcore.db import db
 from hubcore.identity.permissions import can
 from hubcore.values import NavItem, Permission, PersonDataSection, PluginSetting, RetentionRule
 
@@ -40,7 +39,6 @@ def hubcore_register(app):
     app.config.setdefault("HUB_REQUESTS_RETENTION_DAYS", days)
     app.register_blueprint(help_requests_api)
     app.register_blueprint(hub_requests)
-    intake.listen(db.session.session_factory.class_)
 
 
 @hookimpl

@@ -46,7 +46,6 @@ CONSENT_PURPOSE = "help_request"
 DUPLICATE_WINDOW = timedelta(days=14)
 NAME_SIMILARITY = 0.85
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U
-_PENDING = "hub_requests.created"
 _HUB_CONTACTS = "hub_requests.hub_contacts"
 ANNOUNCE_JOB = "plugins.hub_requests.jobs.announce_created"
 NAME_MAX, ADDRESS_MAX = 100, 300
@@ -511,39 +510,14 @@ def request_info(request: HelpRequest) -> HelpRequestInfo:
 
 
 def announce_after_commit(request: HelpRequest) -> None:
-    """Announce ``help_request_created`` for this request once this transaction commits."""
-    db.session.info.setdefault(_PENDING, []).append(request.id)  # flushed: it has an id
+    """Announce ``help_request_created`` for this request once this transaction commits.
 
-
-def broadcast_after_commit(session) -> None:
-    """SQLAlchemy ``after_commit`` listener: one job per request created.
-
-    The job (``jobs.announce_created``) runs every plugin's implementation,
-    each in a transaction of its own, off the request path when a worker runs
-    the queue; embedded, rq runs it here, in-process. With no plugin listening
-    nothing is enqueued. A queue that cannot be reached is logged, never
-    raised to the resident: the request is already stored.
+    One job (``jobs.announce_created``) per request, enqueued by the core
+    after the commit (``jobs.enqueue_after_commit``: dropped on rollback): it
+    runs every plugin's implementation, each in a transaction of its own, off
+    the request path when a worker runs the queue; embedded, in-process once
+    the request's connection is back in the pool. With no plugin listening
+    nothing is enqueued.
     """
-    pending = session.info.pop(_PENDING, None)
-    if not pending:
-        return
-    app = current_app._get_current_object()
-    if not app.extensions["hubcore"].pm.hook.help_request_created.get_hookimpls():
-        return
-    for request_id in pending:
-        try:
-            jobs.enqueue(ANNOUNCE_JOB, request_id)
-        except Exception:
-            log.exception("could not enqueue the announcement of help request %s", request_id)
-
-
-def forget_after_rollback(session) -> None:
-    session.info.pop(_PENDING, None)
-
-
-def listen(session_class) -> None:
-    """Wire the commit and rollback listeners onto the app's session class, once."""
-    for event, listener in (("after_commit", broadcast_after_commit),
-                            ("after_rollback", forget_after_rollback)):
-        if not sa.event.contains(session_class, event, listener):
-            sa.event.listen(session_class, event, listener)
+    if current_app.extensions["hubcore"].pm.hook.help_request_created.get_hookimpls():
+        jobs.enqueue_after_commit(ANNOUNCE_JOB, request.id)  # flushed: it has an id

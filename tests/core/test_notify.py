@@ -548,9 +548,9 @@ def test_server_errors_are_retried_with_growing_waits_then_given_up(app, db, not
 
 def test_message_queued_while_redis_is_down_is_sent_by_the_sweep(app, db, caplog):
     app.extensions["hubcore.jobs"] = jobs.JobQueue(f"redis://127.0.0.1:{closed_port()}/0")
-    with caplog.at_level(logging.WARNING, logger="hubcore.notify"):
+    with caplog.at_level(logging.WARNING, logger="hubcore.jobs"):
         message_id = queue_and_commit(db)  # the commit itself does not fail
-    assert "the sweep will send it" in caplog.text
+    assert f"could not enqueue {notify.DELIVERY_JOB} after the commit" in caplog.text
     assert reload(db, message_id).status == "pending"
     assert jobs.sweep(utcnow()) == {"notifications_sent": 1}
     db.session.commit()
