@@ -112,7 +112,7 @@ def test_bad_settings_are_refused_by_name(env, message):
 def test_production_refuses_the_default_secret_key():
     with pytest.raises(ConfigError, match="HUBCORE_SECRET_KEY"):
         Settings(env="production").validate()
-    Settings(env="production", secret_key="x" * 40,
+    Settings(env="production", secret_key="x" * 40, audit_key="y" * 40,
              public_url="https://hub.example.org").validate()
 
 
