@@ -455,7 +455,12 @@ def _next_link(session, ring: Keyring) -> tuple[int, str, str | None]:
     if cached is not None and cached[0] is _innermost_transaction(session):
         return cached[1] + 1, cached[2], None
     _serialise_appenders(session)
-    last = session.connection().execute(_TAIL).first()
+    try:
+        last = session.connection().execute(_TAIL).first()
+    except ValueError:  # a timestamp overwritten with something that is not one:
+        # keep appending (verify reports the entry); a marker seals what is there
+        last = session.connection().execute(_TAIL_LINK).first()
+        return last.seq + 1, last.hash, "unknown"
     if last is None:
         return 1, GENESIS_HASH, None  # a new chain begins under the current key
     return last.seq + 1, last.hash, _tail_key_change(ring, last)
@@ -480,6 +485,7 @@ _TAIL = sa.select(AuditEntry.seq, AuditEntry.at, AuditEntry.actor_id, AuditEntry
                   AuditEntry.action, AuditEntry.entity_type, AuditEntry.entity_id,
                   AuditEntry.district_code, AuditEntry.summary, AuditEntry.prev_hash,
                   AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
+_TAIL_LINK = sa.select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
 
 
 def head() -> tuple[int, str]:

@@ -357,3 +357,18 @@ def test_outside_production_the_key_is_derived_from_the_secret_key_and_says_so(a
     append(1)
     output = cli(app, "audit", "verify")
     assert output.exit_code == 0 and "derived from the secret key" in output.output
+
+
+def test_a_tail_timestamp_overwritten_with_text_does_not_stop_appends(app_a):
+    """On SQLite a timestamp can be overwritten with any text; writes must go on."""
+    append(3)
+    if _db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL refuses text that is not a timestamp")
+    _db.session.execute(sa.text("UPDATE audit_entries SET at = 'yesterday' WHERE seq = 3"))
+    _db.session.commit()
+    append(1)
+    actions = _db.session.execute(sa.select(AuditEntry.action).order_by(AuditEntry.seq)
+                                  ).scalars().all()
+    assert actions[3:] == [audit.KEY_MARKER_ACTION, "case.updated"]
+    result = audit.verify_chain()
+    assert (result.ok, result.broken_seq) == (False, 3)
