@@ -354,7 +354,8 @@ def record(action: str, entity_type: str, entity_id=None, *, actor=None,
     """Append one entry in the caller's transaction (it commits with the change).
 
     ``actor`` defaults to the signed-in account of the current request, else
-    "system". ``summary`` is redacted before it is stored.
+    "system". ``summary`` is redacted before it is stored, and refused
+    (``SummaryNotAllowed``, nothing written) if it carries typed text.
     """
     return record_many([Pending(action, entity_type, entity_id, actor, district, summary)])[0]
 

@@ -164,6 +164,10 @@ def test_the_api_returns_the_head_and_checks_an_expected_one(app_a):
     assert last.hash in html  # the administrator's audit page shows the head
     page = client.get(f"/audit/verify?expect_head={last.seq}:{'0' * 64}")
     assert "The audit log has been changed" in page.get_data(as_text=True)
+    page = client.get("/audit/verify?expect_head=nonsense")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 422 and "There is a problem" in html
+    assert 'href="#expect_head"' in html and "The audit log is intact" not in html
 
 
 # -- Keyed: a chain recomputed without the key fails -----------------------------------
