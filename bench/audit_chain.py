@@ -42,7 +42,7 @@ ACTIONS = [("help_request.created", "help_request"), ("help_request.triaged", "h
 DISTRICTS = [f"E080000{n:02d}" for n in range(1, 11)] + [None]
 SUMMARIES = [{"need": "food", "priority": "P1", "name": "Ada Example"},
              {"status": "matched", "score": 71.5},
-             {"reason": "capacity", "needs": ["advice", "financial_hardship"]},
+             {"reason_code": "capacity", "needs": ["advice", "financial_hardship"]},
              {"amount_pence": 25000, "tier": "micro", "approvers": 1}, {}]
 
 

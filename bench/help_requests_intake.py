@@ -51,6 +51,7 @@ TARGET_RATIO = 0.5
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
+AUDIT_KEY = "bench-audit-key-not-a-real-one-0123456789"  # production needs one
 HUB_TABLES = ("hub_requests_status_changes", "hub_requests_calls", "hub_requests_notes",
               "hub_requests_requests", "consents", "people", "audit_entries",
               "api_idempotency_keys")
@@ -266,6 +267,7 @@ def measure(args, url: str, dialect: str) -> dict:
     base_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), str(BENCH_DIR),
                                                            base_env.get("PYTHONPATH")]))
     hub_env = {**base_env, "HUBCORE_ENV": "production", "HUBCORE_SECRET_KEY": SECRET,
+               "HUBCORE_AUDIT_KEY": AUDIT_KEY,
                "HUBCORE_PUBLIC_URL": "https://hubcore.example",
                "HUBCORE_DATABASE_URL": url, "HUBCORE_PLUGINS": "hub_requests",
                # No worker here: intake with hub_requests alone enqueues no job.

@@ -53,7 +53,41 @@ class VerifySchema(ma.Schema):
     checked = ma.fields.Integer()
     broken_seq = ma.fields.Integer(allow_none=True)
     reason = ma.fields.String()
+    head_seq = ma.fields.Integer(metadata={
+        "description": "The newest entry's seq (0: an empty log). Note it down with head_hash "
+                       "and pass both as expect_head later."})
     head_hash = ma.fields.String()
+    key_id = ma.fields.String(metadata={
+        "description": "The id (a fingerprint, not the key) of the key the newest stretch of "
+                       "the chain is under; 'unkeyed' for entries written before keying"})
+    current_key_id = ma.fields.String(metadata={
+        "description": "The id of the key new entries are written under"})
+
+
+class HeadSchema(ma.Schema):
+    seq = ma.fields.Integer(metadata={"description": "The newest entry's seq (0: empty)"})
+    hash = ma.fields.String()
+
+
+def _expect_head(text: str) -> None:
+    try:
+        audit.parse_head(text)
+    except ValueError as exc:
+        raise ma.ValidationError(str(exc)) from None
+
+
+class VerifyArgs(ma.Schema):
+    expect_head = ma.fields.String(load_default=None, validate=_expect_head, metadata={
+        "description": "SEQ:HASH noted down from an earlier verification: the chain must "
+                       "still reach entry SEQ, with that hash (else it was cut short or "
+                       "rewritten)", "example": "1204:" + "0" * 64})
+
+
+def _verify_from_query() -> audit.VerifyResult:
+    args = load(VerifyArgs(), {"expect_head": request.args["expect_head"]}
+                if request.args.get("expect_head") else {})
+    expect = audit.parse_head(args["expect_head"]) if args["expect_head"] else None
+    return audit.verify_chain(expect_head=expect)
 
 
 def visible_entries(account, filters: dict):
@@ -80,10 +114,19 @@ def list_entries():
 
 @audit_api.get("/verify")
 @operation(summary="Recompute the audit chain and report the first broken entry",
-           tags=TAGS, response=VerifySchema)
+           tags=TAGS, query=VerifyArgs, response=VerifySchema)
 def verify():
     require(current_user, "audit.verify")
-    return json_response(VerifySchema().dump(audit.verify_chain()))
+    return json_response(VerifySchema().dump(_verify_from_query()))
+
+
+@audit_api.get("/head")
+@operation(summary="The newest audit entry's seq and hash, to note down (not verified)",
+           tags=TAGS, response=HeadSchema)
+def head():
+    require(current_user, "audit.verify")
+    seq, hash_ = audit.head()
+    return json_response({"seq": seq, "hash": hash_})
 
 
 # -- Pages, on the web shell's blueprint (endpoints web.audit_log, web.audit_verify) --
@@ -93,6 +136,7 @@ def verify():
 @login_required
 def audit_log():
     require(current_user, "audit.read")
+    can_verify = can(current_user, "audit.verify")
     errors: dict[str, list[str]] = {}
     filters = {name: request.args.get(name, "").strip() for name in FILTERS}
     page_args = {"page": 1, "per_page": 50}
@@ -110,7 +154,8 @@ def audit_log():
         "audit_log.html", page=page, filters={k: v or "" for k, v in filters.items()},
         errors=errors, districts=_district_choices(current_user),
         summaries={e.seq: json.loads(e.summary) for e in (page.items if page else [])},
-        district_name=packs.district_name, can_verify=can(current_user, "audit.verify"),
+        district_name=packs.district_name, can_verify=can_verify,
+        head=audit.head() if can_verify else None,
         pages=max(1, -(-page.total // page.per_page)) if page else 1,
     ), (422 if errors else 200)
 
@@ -119,7 +164,14 @@ def audit_log():
 @login_required
 def audit_verify():
     require(current_user, "audit.verify")
-    return render_template("audit_verify.html", result=audit.verify_chain())
+    expect_head = request.args.get("expect_head", "").strip()
+    try:
+        result = _verify_from_query()
+    except InvalidInput as exc:
+        return render_template("audit_verify.html", result=None, errors=exc.fields,
+                               expect_head=expect_head), 422
+    return render_template("audit_verify.html", result=result, errors={},
+                           expect_head=expect_head)
 
 
 def _district_choices(account) -> list[tuple[str, str]]:

@@ -42,8 +42,15 @@ def db_upgrade():
     """Apply all migrations, core and plugins, up to their heads."""
     from hubcore import schema_migrations
 
+    from hubcore import audit
+
     schema_migrations.upgrade()
     click.echo("Database is up to date: " + ", ".join(sorted(schema_migrations.heads())))
+    marker = audit.switch_key()  # an audit log written before keying, or under a retired key
+    db.session.commit()
+    if marker is not None:
+        click.echo(f"Audit log: entry {marker.seq} switches the chain to key id "
+                   f"{marker.entity_id}.")
 
 
 @db_group.command("heads")
@@ -107,18 +114,50 @@ def audit_group():
     """The hash-chained audit log."""
 
 
-@audit_group.command("verify")
-@with_appcontext
-def audit_verify():
-    """Recompute the chain; exit 1 and name the first broken entry if any."""
+def _expect_head(_ctx, _param, value):
+    if value is None:
+        return None
     from hubcore import audit
 
-    result = audit.verify_chain()
+    try:
+        return audit.parse_head(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@audit_group.command("verify")
+@click.option("--expect-head", metavar="SEQ:HASH", callback=_expect_head,
+              help="A head printed by an earlier run: the chain must still reach that "
+                   "entry with that hash (else it was cut short or rewritten).")
+@with_appcontext
+def audit_verify(expect_head):
+    """Recompute the chain; exit 1 and name the first broken entry if any.
+
+    Prints the head (the newest entry's SEQ:HASH): note it down somewhere
+    else, and pass it to a later run with --expect-head.
+    """
+    from hubcore import audit
+
+    ring = audit.keyring()
+    result = audit.verify_chain(keys=ring, expect_head=expect_head)
+    if ring.derived:
+        click.echo("Note: HUBCORE_AUDIT_KEY is not set; the audit key is derived from the "
+                   "secret key (the embedded default, not for production).", err=True)
     if result.ok:
-        click.echo(f"OK: {result.checked} entries, chain unbroken.")
+        click.echo(f"OK: {result.checked} entries, chain unbroken."
+                   + (f" Entry {expect_head[0]} has the hash noted." if expect_head else ""))
+        click.echo(f"Head: {result.head}")
+        click.echo(f"Key id: {result.key_id}"
+                   + ("" if result.key_id == result.current_key_id or not result.checked
+                      else f" (the current key, {result.current_key_id}, takes over at the "
+                           "next entry written)"))
         return
-    click.echo(f"BROKEN at entry {result.broken_seq}: {result.reason} "
-               f"({result.checked} entries verified before it).", err=True)
+    where = f"BROKEN at entry {result.broken_seq}" if result.broken_seq else "BROKEN"
+    before = result.broken_seq is not None and result.checked < result.broken_seq
+    click.echo(f"{where}: {result.reason} ({result.checked} entries "
+               f"{'verified before it' if before else 'checked'}).", err=True)
+    if result.head_seq:
+        click.echo(f"Head: {result.head}", err=True)
     sys.exit(1)
 
 

@@ -10,6 +10,8 @@ in-process jobs explicitly.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
 from dataclasses import dataclass, field, fields, replace
@@ -56,6 +58,11 @@ class Settings:
     # that in-process jobs are wanted (one small server, no Redis).
     jobs_in_process: bool = False
     secret_key: str = DEFAULT_SECRET_KEY
+    # The audit chain's HMAC key, kept outside the database so that whoever can write
+    # to the database cannot recompute the chain. Empty outside production: derived
+    # from the secret key. Retired keys stay in audit_old_keys to verify older entries.
+    audit_key: str = ""
+    audit_old_keys: tuple[str, ...] = ()
     # Where people reach the site, e.g. "https://hub.example.org": the base of links
     # sent by email. Required in production: a link must never take its host from
     # a request header, or a forged Host would send someone's password link elsewhere.
@@ -180,6 +187,17 @@ class Settings:
     def production(self) -> bool:
         return self.env == "production"
 
+    def resolved_audit_key(self) -> str:
+        """``audit_key``, or outside production one derived from the secret key.
+
+        The derived key is only as secret as the secret key, which is public
+        in the embedded default: it is for development, never for production.
+        """
+        if self.audit_key:
+            return self.audit_key
+        return hmac.new(self.secret_key.encode(), b"hubcore audit key (embedded default)",
+                        hashlib.sha256).hexdigest()
+
     def resolved_database_url(self, instance_path: str | Path) -> str:
         if self.database_url:
             url = self.database_url
@@ -215,6 +233,15 @@ class Settings:
                               "to false")
         if self.public_url and not self.public_url.startswith(("https://", "http://")):
             raise ConfigError("HUBCORE_PUBLIC_URL must start with https:// or http://")
+        if self.production and len(self.audit_key) < 32:
+            raise ConfigError(
+                "HUBCORE_AUDIT_KEY must be set to a long random value (at least 32 characters) "
+                "in production, kept apart from the database")
+        if self.audit_key and self.audit_key == self.secret_key:
+            raise ConfigError("HUBCORE_AUDIT_KEY must not be the same as HUBCORE_SECRET_KEY")
+        if "," in self.audit_key:
+            raise ConfigError("HUBCORE_AUDIT_KEY must not contain a comma (retired keys are "
+                              "listed in HUBCORE_AUDIT_OLD_KEYS separated by commas)")
         if self.notify_adapter not in {"log", "smtp", "notify"}:
             raise ConfigError("HUBCORE_NOTIFY_ADAPTER must be log, smtp or notify")
         if self.notify_adapter == "notify":
@@ -225,7 +252,7 @@ class Settings:
 
 def _convert(name: str, raw: str):
     kind = {f.name: f.type for f in fields(Settings)}[name]
-    if name == "plugins":
+    if name in ("plugins", "audit_old_keys"):
         return _names(raw)
     if kind == "bool":
         return _bool(raw)

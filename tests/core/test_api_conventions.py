@@ -112,8 +112,8 @@ def test_bad_settings_are_refused_by_name(env, message):
 def test_production_refuses_the_default_secret_key():
     with pytest.raises(ConfigError, match="HUBCORE_SECRET_KEY"):
         Settings(env="production").validate()
-    Settings(env="production", secret_key="x" * 40, public_url="https://hub.example.org",
-             redis_url="redis://127.0.0.1:6379/0").validate()
+    Settings(env="production", secret_key="x" * 40, audit_key="y" * 40,
+             public_url="https://hub.example.org", redis_url="redis://127.0.0.1:6379/0").validate()
 
 
 def test_postgres_urls_use_the_psycopg_driver():

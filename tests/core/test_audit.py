@@ -175,7 +175,7 @@ def test_redaction_keeps_personal_values_out_of_the_log(app, db):
         "given_name": "Ada", "email_address": "ada@example.org", "Phone": "07700 900982",
         "changes": {"postcode": "BL1 1AA", "district": BOLTON},
         "household": [{"full_name": "Bob Lovelace", "age_band": "70+"}],
-        "status": "active", "count": 3, "reason": "x" * 500,
+        "status": "active", "count": 3, "code": "x" * 500,
     })
     db.session.commit()
     stored = db.session.execute(
@@ -187,7 +187,7 @@ def test_redaction_keeps_personal_values_out_of_the_log(app, db):
     assert summary["changes"] == {"postcode": audit.REDACTED, "district": BOLTON}
     assert summary["household"] == [{"full_name": audit.REDACTED, "age_band": "70+"}]
     assert summary["status"] == "active" and summary["count"] == 3
-    assert len(summary["reason"]) == audit.MAX_SUMMARY_VALUE
+    assert len(summary["code"]) == audit.MAX_SUMMARY_VALUE
     assert audit.verify_chain().ok
 
 

@@ -7,6 +7,7 @@ Also pins the audit hash format the verifier's fast path must keep.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import subprocess
 import sys
@@ -100,13 +101,16 @@ def test_login_benchmark_writes_its_result(tmp_path):
     assert isinstance(result["meets_targets"]["verify"], bool)
 
 
-def _reference_hash(**fields) -> str:
-    """The hash format as first written: SHA-256 of the compact JSON list of the fields."""
+def _reference_hash(key: bytes | None = None, **fields) -> str:
+    """The hash format as first written: SHA-256 of the compact JSON list of the fields;
+    keyed, HMAC-SHA256 of the same bytes (the standard library's own HMAC)."""
     payload = json.dumps(
         [fields["seq"], fields["at"].astimezone(UTC).isoformat(timespec="microseconds"),
          fields["actor_id"], fields["actor_label"], fields["action"], fields["entity_type"],
          fields["entity_id"], fields["district_code"], fields["summary"], fields["prev_hash"]],
         separators=(",", ":"), ensure_ascii=False)
+    if key is not None:
+        return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -124,7 +128,9 @@ def _reference_hash(**fields) -> str:
          prev_hash="0" * 64),
 ], ids=["plain", "escapes-and-non-ascii", "unusual-types"])
 def test_entry_hash_keeps_the_chain_format_on_its_fast_path(fields):
-    assert audit.entry_hash(**fields) == _reference_hash(**fields)
+    assert audit.entry_hash(**fields, key=None) == _reference_hash(**fields)
+    key = b"an audit key of the test suite, 0123456789"
+    assert audit.entry_hash(**fields, key=key) == _reference_hash(**fields, key=key)
 
 
 # -- The append fast path (a transaction reuses the tail it appended) keeps the chain whole --

@@ -11,7 +11,8 @@ from hubcore.db import db as _db
 from tests.conftest import TEST_SECRET
 
 PRODUCTION = {"HUBCORE_ENV": "production", "HUBCORE_SECRET_KEY": TEST_SECRET,
-              "HUBCORE_PUBLIC_URL": "https://hub.example.org"}
+              "HUBCORE_PUBLIC_URL": "https://hub.example.org",
+              "HUBCORE_AUDIT_KEY": "audit-key-for-the-tests-0123456789abcdef"}
 
 
 def test_production_without_redis_refuses_to_start_and_says_why(tmp_path):
