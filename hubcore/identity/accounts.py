@@ -16,6 +16,7 @@ import redis
 import sqlalchemy as sa
 from flask import current_app, has_request_context, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import lazyload
 
 from hubcore import audit, jobs, notify
 from hubcore.audit import AuditEntry
@@ -45,8 +46,18 @@ def _settings():
 def _hasher():
     ext = current_app.extensions["hubcore"]
     if not hasattr(ext, "_hasher"):
-        ext._hasher = passwords.hasher_for(ext.settings)
+        hasher = passwords.hasher_for(ext.settings)
+        # Made once, with the app's own parameters, to check passwords against
+        # when there is no real hash: an unknown address then costs what a
+        # wrong password does (and never a fresh hash on top).
+        ext._dummy_hash = hasher.hash(secrets.token_urlsafe(16))
+        ext._hasher = hasher
     return ext._hasher
+
+
+def _dummy_hash() -> str:
+    _hasher()
+    return current_app.extensions["hubcore"]._dummy_hash
 
 
 def normalise_email(email: str) -> str:
@@ -86,19 +97,21 @@ def set_password(account: Account, password: str, *, actor: Account | None = Non
     audit.record("account.password_changed", "account", account.id, actor=actor or account)
 
 
-# One dummy hash so an unknown email costs as much as a wrong password.
-_DUMMY_HASH: dict[str, str] = {}
-
-
 def authenticate(email: str, password: str) -> Account:
-    """Return the account for these credentials or raise Unauthorised."""
-    account = find_account_by_email(email or "")
+    """Return the account for these credentials or raise Unauthorised.
+
+    Every failure costs the same one argon2 verification, whether the address
+    is unknown, the account switched off or without a password yet, or the
+    password wrong, so the time taken says nothing about which it was.
+    """
+    account = db.session.execute(
+        sa.select(Account).where(Account.email == normalise_email(email or ""))
+        .options(lazyload(Account.memberships))  # one query, found or not
+    ).scalar_one_or_none()
     hasher = _hasher()
-    if account is None or not account.active:
-        dummy = _DUMMY_HASH.setdefault("hash", hasher.hash("not-a-real-password"))
-        passwords.verify_password(hasher, dummy, password or "")
-        raise Unauthorised("Email address or password is not right.", code="bad-credentials")
-    if not passwords.verify_password(hasher, account.password_hash, password or ""):
+    usable = account is not None and account.active and bool(account.password_hash)
+    stored = account.password_hash if usable else _dummy_hash()
+    if not passwords.verify_password(hasher, stored, password or "") or not usable:
         raise Unauthorised("Email address or password is not right.", code="bad-credentials")
     if hasher.check_needs_rehash(account.password_hash):
         account.password_hash = hasher.hash(password)

@@ -1,0 +1,125 @@
+"""Nobody can tell from outside which email addresses have accounts.
+
+An unknown address and a known one with the wrong password get the same
+answer in the same time, at sign-in and at ``POST /api/v1/tokens``; so do
+known and unknown addresses at "Forgotten your password?". Times are
+compared as a ratio of medians over many interleaved samples, with a
+generous bound, so a loaded machine does not make the tests flaky: each bug
+they guard against made one side 1.6 to 7 times slower.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+
+import pytest
+
+from hubcore.identity import accounts
+from tests.conftest import PASSWORD, csrf_token_from
+
+# The real argon2 parameters (the suite's defaults make hashing nearly free), so
+# a hash computed on one path only shows as it does in production.
+REAL_HASHING = {"argon2_time_cost": 5, "argon2_memory_kib": 7168}
+SAMPLES = 25  # per side, interleaved
+LOW, HIGH = 0.75, 1.33
+CSRF_VALUE = re.compile(r'(?<=name="csrf_token" type="hidden" value=")[^"]+')  # timestamped
+
+UNKNOWN = "nobody-here@example.org"
+
+
+def median_ratio(first, second, samples: int = SAMPLES) -> tuple[float, list, list]:
+    """Median time of ``first()`` over median of ``second()``, alternating them.
+
+    Each call returns what should be compared for identity; a warm-up round
+    is not counted.
+    """
+    first(), second()
+    times: dict[int, list[float]] = {0: [], 1: []}
+    answers: dict[int, list] = {0: [], 1: []}
+    for i in range(samples * 2):
+        side = (i + i // 2) % 2  # 0 1 1 0 0 1 1 0 ...: neither side always goes first
+        call = (first, second)[side]
+        start = time.perf_counter()
+        answer = call()
+        times[side].append(time.perf_counter() - start)
+        answers[side].append(answer)
+    return (statistics.median(times[0]) / statistics.median(times[1]),
+            answers[0], answers[1])
+
+
+def _api_answer(response) -> tuple:
+    return (response.status_code, response.content_type, response.get_data(as_text=True),
+            response.headers.get("WWW-Authenticate"))
+
+
+# -- Sign-in and tokens ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("app_settings", [REAL_HASHING])
+def test_token_api_answers_unknown_and_known_addresses_alike_in_the_same_time(
+        client, make_account):
+    account = make_account("partner")
+
+    def attempt(email):
+        return lambda: _api_answer(client.post("/api/v1/tokens", json={
+            "email": email, "password": "not the password at all"}))
+
+    ratio, unknown, known = median_ratio(attempt(UNKNOWN), attempt(account.email))
+    assert unknown[0][0] == 401
+    assert set(unknown) == set(known) == {unknown[0]}
+    assert LOW < ratio < HIGH, f"unknown/known median time ratio {ratio:.2f}"
+
+
+@pytest.mark.parametrize("app_settings", [REAL_HASHING])
+def test_sign_in_page_answers_unknown_and_known_addresses_alike_in_the_same_time(
+        client, make_account):
+    account = make_account("partner")
+    token = csrf_token_from(client.get("/login").get_data(as_text=True))
+
+    def attempt(email):
+        def post():
+            response = client.post("/login", data={
+                "email": email, "password": "not the password at all", "csrf_token": token})
+            page = CSRF_VALUE.sub("", response.get_data(as_text=True).replace(email, "EMAIL"))
+            return response.status_code, page
+        return post
+
+    ratio, unknown, known = median_ratio(attempt(UNKNOWN), attempt(account.email))
+    assert unknown[0][0] == 422
+    assert set(unknown) == set(known) == {unknown[0]}
+    assert LOW < ratio < HIGH, f"unknown/known median time ratio {ratio:.2f}"
+
+
+@pytest.mark.parametrize("app_settings", [REAL_HASHING])
+def test_an_account_without_a_password_yet_costs_a_password_check_too(
+        app, client, db, make_account):
+    """An invited account (no password set) must not answer faster than the rest."""
+    account = make_account("partner")
+    invited = accounts.create_account(email="invited@example.org", name="Not Yet")
+    db.session.commit()
+
+    def attempt(email):
+        return lambda: _api_answer(client.post("/api/v1/tokens", json={
+            "email": email, "password": "not the password at all"}))
+
+    ratio, _invited, _known = median_ratio(attempt(invited.email), attempt(account.email))
+    assert LOW < ratio < HIGH, f"invited/known median time ratio {ratio:.2f}"
+
+
+def test_the_dummy_hash_is_made_once_with_the_apps_own_parameters(app, db, monkeypatch):
+    """The unknown path verifies against one stored dummy hash; it never hashes anew."""
+    from hubcore.errors import Unauthorised
+
+    hasher = accounts._hasher()  # the app's hasher and dummy, made on first use
+    calls = []
+    real_hash = type(hasher).hash
+    monkeypatch.setattr(type(hasher), "hash", lambda self, *a, **k: calls.append(a)
+                        or real_hash(self, *a, **k))
+    for _ in range(3):
+        with pytest.raises(Unauthorised):
+            accounts.authenticate(UNKNOWN, "whatever it is")
+    assert calls == []
+    dummy = accounts._dummy_hash()
+    assert not hasher.check_needs_rehash(dummy)  # same parameters as real hashes
