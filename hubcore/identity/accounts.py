@@ -27,6 +27,7 @@ from hubcore.identity import passwords
 from hubcore.identity.models import (
     ORGANISATION_KINDS,
     Account,
+    AccountSession,
     ApiToken,
     Membership,
     Organisation,
@@ -82,7 +83,8 @@ def create_account(*, email: str, name: str, password: str | None = None,
         raise Conflict("An account with this email address already exists.",
                        code="account-exists")
     account = Account(email=email, name=name.strip(), is_admin=is_admin,
-                      password_hash=passwords.hash_password(_hasher(), password)
+                      password_hash=passwords.hash_password(_hasher(), password,
+                                                            email=email, name=name)
                       if password else None)
     db.session.add(account)
     db.session.flush()
@@ -92,9 +94,106 @@ def create_account(*, email: str, name: str, password: str | None = None,
 
 
 def set_password(account: Account, password: str, *, actor: Account | None = None) -> None:
-    account.password_hash = passwords.hash_password(_hasher(), password)
-    account.session_epoch += 1  # signs the account out of every other session
+    """Set a new password; every session and API token of the account stops working.
+
+    Used by a change of password, a reset and an invitation link alike. The
+    caller starts a new session afterwards if the person should stay signed in.
+    """
+    account.password_hash = passwords.hash_password(
+        _hasher(), password, email=account.email, name=account.name)
     audit.record("account.password_changed", "account", account.id, actor=actor or account)
+    sign_out_everywhere(account, actor=actor or account, reason="password-changed")
+
+
+def sign_out_everywhere(account: Account, *, actor: Account | None, reason: str) -> dict:
+    """End every web session and revoke every API token of the account; audited.
+
+    Also bumps ``session_epoch``, which voids outstanding password links and
+    any session cookie made before server-side sessions. Returns the counts.
+    """
+    now = utcnow()
+    account.session_epoch += 1
+    sessions = db.session.execute(
+        sa.update(AccountSession)
+        .where(AccountSession.account_id == account.id, AccountSession.ended_at.is_(None))
+        .values(ended_at=now).execution_options(synchronize_session=False)).rowcount
+    tokens = db.session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.account_id == account.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now).execution_options(synchronize_session=False)).rowcount
+    audit.record("account.signed_out_everywhere", "account", account.id, actor=actor,
+                 summary={"reason": reason, "sessions": sessions, "tokens": tokens})
+    return {"sessions": sessions, "tokens": tokens}
+
+
+def set_active(account: Account, active: bool, *, actor: Account) -> Account:
+    """Switch an account off (every session and token ends at once) or on again.
+
+    Switched on again, it signs in afresh: nothing that was ended comes back.
+    Nobody may switch their own account off (that would lock the last
+    administrator out).
+    """
+    if account.active == active:
+        return account
+    if not active and account.id == actor.id:
+        raise Conflict("You cannot switch off your own account.", code="own-account")
+    account.active = active
+    db.session.flush()
+    audit.record("account.switched_off" if not active else "account.switched_on",
+                 "account", account.id, actor=actor)
+    if not active:
+        sign_out_everywhere(account, actor=actor, reason="switched-off")
+    return account
+
+
+# -- Web sessions, kept on the server -----------------------------------------------
+
+
+def start_session(account: Account, *, now: datetime | None = None) -> str:
+    """Record a new web session; return its secret, for the (signed) session cookie."""
+    secret = secrets.token_urlsafe(32)
+    now = now or utcnow()
+    db.session.add(AccountSession(
+        account_id=account.id, secret_hash=hash_token(secret), created_at=now,
+        expires_at=now + timedelta(hours=_settings().session_ttl_hours)))
+    db.session.flush()
+    return secret
+
+
+def account_for_session(account_id: int, secret: str | None,
+                        now: datetime | None = None) -> Account | None:
+    """The account of a live session: not ended, not expired, the account active."""
+    if not secret or not isinstance(secret, str) or len(secret) > 200:
+        return None
+    now = now or utcnow()
+    row = db.session.execute(
+        sa.select(AccountSession).where(AccountSession.secret_hash == hash_token(secret))
+    ).scalar_one_or_none()
+    if (row is None or row.account_id != account_id or row.ended_at is not None
+            or row.expires_at <= now):
+        return None
+    account = db.session.get(Account, account_id)
+    return account if account is not None and account.active else None
+
+
+def end_session(secret: str | None) -> None:
+    """End one web session (signing out); unknown or ended sessions are left alone."""
+    if not secret or not isinstance(secret, str):
+        return
+    db.session.execute(
+        sa.update(AccountSession)
+        .where(AccountSession.secret_hash == hash_token(secret),
+               AccountSession.ended_at.is_(None))
+        .values(ended_at=utcnow()).execution_options(synchronize_session=False))
+
+
+def purge_sessions(now: datetime, keep: timedelta = timedelta(days=30)) -> int:
+    """Delete session records ended or expired more than ``keep`` ago (the sweep)."""
+    cutoff = now - keep
+    return db.session.execute(
+        sa.delete(AccountSession).where(sa.or_(AccountSession.expires_at < cutoff,
+                                               AccountSession.ended_at < cutoff))
+        .execution_options(synchronize_session=False)).rowcount
 
 
 def authenticate(email: str, password: str) -> Account:

@@ -63,8 +63,8 @@ def login():
         except Unauthorised as exc:
             form.password.errors = list(form.password.errors) + [exc.message]
         else:
-            db.session.commit()
             sessions.start(account)
+            db.session.commit()
             flash(f"Signed in as {account.name}.", "success")
             return redirect(_safe_next(request.args.get("next")))
     status = 200 if not form.errors else 422
@@ -86,7 +86,8 @@ def _safe_next(target: str | None) -> str:
 @web.post("/logout")
 @login_required
 def logout():
-    sessions.end()
+    sessions.end()  # on the server too: a copy of the cookie no longer works
+    db.session.commit()
     flash("You have signed out.", "success")
     return redirect(url_for("web.home"))
 
@@ -116,9 +117,10 @@ def change_password():
             db.session.rollback()
             show_domain_errors(form, exc, {"password": "new_password"})
         else:
+            sessions.start(me)  # every session was ended: this browser gets a new one
             db.session.commit()
-            sessions.start(me)  # this session carries the new epoch; the others are ended
-            flash("Your password has been changed. Any other devices have been signed out.",
+            flash("Your password has been changed. Any other devices have been signed out, "
+                  "and your API tokens no longer work.",
                   "success")
             return redirect(url_for("web.account"))
     status = 200 if not form.errors else 422
