@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from urllib.parse import urlsplit
-
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
@@ -15,6 +13,7 @@ from hubcore.identity import accounts
 from hubcore.plugins import collect
 from hubcore.web import sessions
 from hubcore.web.forms import ChangePasswordForm, LoginForm, show_domain_errors
+from hubcore.web.redirects import safe_next
 from hubcore.web.security import login_limit
 
 web = Blueprint("web", __name__)
@@ -73,14 +72,7 @@ def login():
 
 def _safe_next(target: str | None) -> str:
     """Only follow a ``next`` that stays on this site."""
-    if target and target.startswith("/") and not target.startswith("//"):
-        parts = urlsplit(target)
-        # Browsers read "/\\evil.example" as "//evil.example": refuse backslashes
-        # and control characters too.
-        if (not parts.scheme and not parts.netloc and "\\" not in target
-                and target.isprintable()):
-            return target
-    return url_for("web.home")
+    return safe_next(target, url_for("web.home"))
 
 
 @web.post("/logout")

@@ -41,6 +41,7 @@ from hubcore.districts import packs
 from hubcore.errors import Conflict, HubcoreError, InvalidInput
 from hubcore.identity.permissions import can, districts_for, require, require_record
 from hubcore.web.forms import show_domain_errors
+from hubcore.web.redirects import safe_next
 from hubcore.web.security import public_limit
 
 from . import hours, matching, offers, signup, vetting
@@ -296,9 +297,7 @@ def offer_task():
         db.session.commit()
         flash(f"The task is offered to {offer.volunteer.name} until "
               f"{offer.expires_at.astimezone(LONDON):%H:%M on %d %B}.", "success")
-    back = form.get("next", "")
-    return redirect(back if back.startswith("/") and not back.startswith("//")
-                    else url_for("volunteering.volunteer_list"))
+    return redirect(safe_next(form.get("next"), url_for("volunteering.volunteer_list")))
 
 
 # -- A volunteer's own tasks --------------------------------------------------------------------
