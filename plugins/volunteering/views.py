@@ -137,16 +137,14 @@ def sign_up():
             "consent": form.consent.data,
         }
         try:
-            result = signup.sign_up(details)
+            answer = signup.sign_up_publicly(details)  # the same for details signed up before
         except InvalidInput as exc:
             db.session.rollback()
             show_domain_errors(form, exc)
-        except Conflict as exc:
-            db.session.rollback()
-            form.email.errors = [*form.email.errors, exc.message]
         else:
             db.session.commit()
-            return redirect(url_for("volunteering.signed_up", district=result.district_name))
+            return redirect(url_for("volunteering.signed_up", district=answer.district_name,
+                                    sent=answer.sent_by))
     status = 422 if form.errors else 200
     return render_template("volunteering/sign_up.html", form=form, days=DAYS,
                            day_names=DAY_NAMES, skill_choices=list(SKILL_LABELS.items())), status
@@ -156,8 +154,10 @@ def sign_up():
 def signed_up():
     names = {d.name for d in packs.current_pack().districts}
     district = request.args.get("district", "")
+    sent = request.args.get("sent")
     return render_template("volunteering/signed_up.html",
-                           district=district if district in names else None)
+                           district=district if district in names else None,
+                           sent=sent if sent in ("email", "sms") else None)
 
 
 # -- Coordinators -----------------------------------------------------------------------------

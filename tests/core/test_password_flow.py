@@ -457,14 +457,13 @@ def test_activating_a_volunteer_emails_them_an_invitation_to_set_a_password(
         app, client, as_role, db):
     if "volunteering" not in app.extensions["hubcore"].plugins.loaded:
         pytest.skip("the volunteering plugin is not installed")
-    from tests.plugins.volunteering.conftest import signup_body
+    from tests.plugins.volunteering.conftest import sign_up_by_api
 
-    signed_up = client.post("/api/v1/volunteers", json=signup_body())
-    assert signed_up.status_code == 201, signed_up.get_json()
+    volunteer_id = sign_up_by_api(client)
     coord = as_role("coordinator", BOLTON)
-    assert coord.client.post(
-        f"/api/v1/volunteers/{signed_up.get_json()['id']}/activate").status_code == 200
-    [welcome] = messages_to(db, "amira@example.org")  # one email: welcome and invitation
+    assert coord.client.post(f"/api/v1/volunteers/{volunteer_id}/activate").status_code == 200
+    thanks, welcome = messages_to(db, "amira@example.org")  # then one: welcome and invitation
+    assert thanks.subject == "Thank you for offering to volunteer"
     assert set_password(client, link_in(welcome)).status_code == 302
     assert "Signed in as" in login(client, "amira@example.org", NEW_PASSWORD).get_data(
         as_text=True)
