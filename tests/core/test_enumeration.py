@@ -3,13 +3,18 @@
 An unknown address and a known one with the wrong password get the same
 answer in the same time, at sign-in and at ``POST /api/v1/tokens``; so do
 known and unknown addresses at "Forgotten your password?". Times are
-compared as a ratio of medians over many interleaved samples, with a
-generous bound, so a loaded machine does not make the tests flaky: each bug
-they guard against made one side 1.6 to 7 times slower.
+compared as the median ratio over many back-to-back pairs, with a generous
+bound, so a loaded machine does not make the tests flaky; the bugs they
+guard against made one side 1.6 to 7 times slower. What decides the time is
+also pinned exactly: the unknown path never hashes
+(``test_the_dummy_hash_is_made_once...``), and the reset request runs the
+same statements for every address
+(``test_password_flow.py::test_known_and_unknown_addresses_take_the_same_steps...``).
 """
 
 from __future__ import annotations
 
+import math
 import re
 import statistics
 import time
@@ -23,7 +28,7 @@ from tests.conftest import csrf_token_from, sent
 # a hash computed on one path only shows as it does in production.
 REAL_HASHING = {"argon2_time_cost": 5, "argon2_memory_kib": 7168}
 SAMPLES = 25  # per side, interleaved
-LOW, HIGH = 0.75, 1.33
+LOW, HIGH = 0.67, 1.5
 CSRF_VALUE = re.compile(r'(?<=name="csrf_token" type="hidden" value=")[^"]+')  # timestamped
 
 UNKNOWN = "nobody-here@example.org"
@@ -31,23 +36,37 @@ UNKNOWN = "nobody-here@example.org"
 
 def median_ratio(first, second, samples: int = SAMPLES,
                  finish=lambda answer: answer) -> tuple[float, list, list]:
-    """Median time of ``first()`` over median of ``second()``, alternating them.
+    """How much longer ``first()`` takes than ``second()``: the median, over
+    ``samples`` back-to-back pairs, of each pair's ratio.
 
-    ``finish`` turns what a call returned into what should be compared for
-    identity, outside the time measured; a warm-up round is not counted.
+    A pair runs within a few milliseconds, so a burst of load from other
+    processes slows both its calls alike; the order within pairs alternates.
+    If the ratio is outside the bounds (a loaded machine), up to two more
+    rounds are measured and the one nearest 1 kept: a real difference shows
+    in every round. ``finish`` turns what a call returned into what should
+    be compared for identity, outside the time measured; a warm-up pair is
+    not counted.
     """
     finish(first()), finish(second())
-    times: dict[int, list[float]] = {0: [], 1: []}
     answers: dict[int, list] = {0: [], 1: []}
-    for i in range(samples * 2):
-        side = (i + i // 2) % 2  # 0 1 1 0 0 1 1 0 ...: neither side always goes first
-        call = (first, second)[side]
-        start = time.perf_counter()
-        answer = call()
-        times[side].append(time.perf_counter() - start)
-        answers[side].append(finish(answer))
-    return (statistics.median(times[0]) / statistics.median(times[1]),
-            answers[0], answers[1])
+    best = None
+    for _round in range(3):
+        ratios = []
+        for i in range(samples):
+            order = (0, 1) if i % 2 == 0 else (1, 0)
+            took = {}
+            for side in order:
+                start = time.perf_counter()
+                answer = (first, second)[side]()
+                took[side] = time.perf_counter() - start
+                answers[side].append(finish(answer))
+            ratios.append(took[0] / took[1])
+        ratio = statistics.median(ratios)
+        if best is None or abs(math.log(ratio)) < abs(math.log(best)):
+            best = ratio
+        if LOW < best < HIGH:
+            break
+    return best, answers[0], answers[1]
 
 
 def _api_answer(response) -> tuple:
