@@ -225,8 +225,17 @@ def submit_form(client, url: str, data: dict, *, page_url: str | None = None,
     """Post a form the way a browser does: fetch the page, send its CSRF token."""
     page = client.get(page_url or url)
     token = csrf_token_from(page.get_data(as_text=True))
-    return client.post(url, data={**data, "csrf_token": token},
-                       follow_redirects=follow_redirects)
+    response = client.post(url, data={**data, "csrf_token": token},
+                           follow_redirects=follow_redirects)
+    return sent(response)
+
+
+def sent(response):
+    """Close a test response as a server does once it has sent it (the test client
+    does not), so that work put off until then (``run_after_response``) runs."""
+    response.get_data()
+    response.close()
+    return response
 
 
 def login(client, email: str, password: str = PASSWORD, *, follow_redirects: bool = True):

@@ -16,6 +16,7 @@ import redis
 import sqlalchemy as sa
 from flask import current_app, has_request_context, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import lazyload
 
 from hubcore import audit, jobs, notify
 from hubcore.audit import AuditEntry
@@ -26,6 +27,7 @@ from hubcore.identity import passwords
 from hubcore.identity.models import (
     ORGANISATION_KINDS,
     Account,
+    AccountSession,
     ApiToken,
     Membership,
     Organisation,
@@ -45,8 +47,18 @@ def _settings():
 def _hasher():
     ext = current_app.extensions["hubcore"]
     if not hasattr(ext, "_hasher"):
-        ext._hasher = passwords.hasher_for(ext.settings)
+        hasher = passwords.hasher_for(ext.settings)
+        # Made once, with the app's own parameters, to check passwords against
+        # when there is no real hash: an unknown address then costs what a
+        # wrong password does (and never a fresh hash on top).
+        ext._dummy_hash = hasher.hash(secrets.token_urlsafe(16))
+        ext._hasher = hasher
     return ext._hasher
+
+
+def _dummy_hash() -> str:
+    _hasher()
+    return current_app.extensions["hubcore"]._dummy_hash
 
 
 def normalise_email(email: str) -> str:
@@ -71,7 +83,8 @@ def create_account(*, email: str, name: str, password: str | None = None,
         raise Conflict("An account with this email address already exists.",
                        code="account-exists")
     account = Account(email=email, name=name.strip(), is_admin=is_admin,
-                      password_hash=passwords.hash_password(_hasher(), password)
+                      password_hash=passwords.hash_password(_hasher(), password,
+                                                            email=email, name=name)
                       if password else None)
     db.session.add(account)
     db.session.flush()
@@ -81,24 +94,123 @@ def create_account(*, email: str, name: str, password: str | None = None,
 
 
 def set_password(account: Account, password: str, *, actor: Account | None = None) -> None:
-    account.password_hash = passwords.hash_password(_hasher(), password)
-    account.session_epoch += 1  # signs the account out of every other session
+    """Set a new password; every session and API token of the account stops working.
+
+    Used by a change of password, a reset and an invitation link alike. The
+    caller starts a new session afterwards if the person should stay signed in.
+    """
+    account.password_hash = passwords.hash_password(
+        _hasher(), password, email=account.email, name=account.name)
     audit.record("account.password_changed", "account", account.id, actor=actor or account)
+    sign_out_everywhere(account, actor=actor or account, reason="password-changed")
 
 
-# One dummy hash so an unknown email costs as much as a wrong password.
-_DUMMY_HASH: dict[str, str] = {}
+def sign_out_everywhere(account: Account, *, actor: Account | None, reason: str) -> dict:
+    """End every web session and revoke every API token of the account; audited.
+
+    Also bumps ``session_epoch``, which voids outstanding password links and
+    any session cookie made before server-side sessions. Returns the counts.
+    """
+    now = utcnow()
+    account.session_epoch += 1
+    sessions = db.session.execute(
+        sa.update(AccountSession)
+        .where(AccountSession.account_id == account.id, AccountSession.ended_at.is_(None))
+        .values(ended_at=now).execution_options(synchronize_session=False)).rowcount
+    tokens = db.session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.account_id == account.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now).execution_options(synchronize_session=False)).rowcount
+    audit.record("account.signed_out_everywhere", "account", account.id, actor=actor,
+                 summary={"reason": reason, "sessions": sessions, "tokens": tokens})
+    return {"sessions": sessions, "tokens": tokens}
+
+
+def set_active(account: Account, active: bool, *, actor: Account) -> Account:
+    """Switch an account off (every session and token ends at once) or on again.
+
+    Switched on again, it signs in afresh: nothing that was ended comes back.
+    Nobody may switch their own account off (that would lock the last
+    administrator out).
+    """
+    if account.active == active:
+        return account
+    if not active and account.id == actor.id:
+        raise Conflict("You cannot switch off your own account.", code="own-account")
+    account.active = active
+    db.session.flush()
+    audit.record("account.switched_off" if not active else "account.switched_on",
+                 "account", account.id, actor=actor)
+    if not active:
+        sign_out_everywhere(account, actor=actor, reason="switched-off")
+    return account
+
+
+# -- Web sessions, kept on the server -----------------------------------------------
+
+
+def start_session(account: Account, *, now: datetime | None = None) -> str:
+    """Record a new web session; return its secret, for the (signed) session cookie."""
+    secret = secrets.token_urlsafe(32)
+    now = now or utcnow()
+    db.session.add(AccountSession(
+        account_id=account.id, secret_hash=hash_token(secret), created_at=now,
+        expires_at=now + timedelta(hours=_settings().session_ttl_hours)))
+    db.session.flush()
+    return secret
+
+
+def account_for_session(account_id: int, secret: str | None,
+                        now: datetime | None = None) -> Account | None:
+    """The account of a live session: not ended, not expired, the account active."""
+    if not secret or not isinstance(secret, str) or len(secret) > 200:
+        return None
+    now = now or utcnow()
+    row = db.session.execute(
+        sa.select(AccountSession).where(AccountSession.secret_hash == hash_token(secret))
+    ).scalar_one_or_none()
+    if (row is None or row.account_id != account_id or row.ended_at is not None
+            or row.expires_at <= now):
+        return None
+    account = db.session.get(Account, account_id)
+    return account if account is not None and account.active else None
+
+
+def end_session(secret: str | None) -> None:
+    """End one web session (signing out); unknown or ended sessions are left alone."""
+    if not secret or not isinstance(secret, str):
+        return
+    db.session.execute(
+        sa.update(AccountSession)
+        .where(AccountSession.secret_hash == hash_token(secret),
+               AccountSession.ended_at.is_(None))
+        .values(ended_at=utcnow()).execution_options(synchronize_session=False))
+
+
+def purge_sessions(now: datetime, keep: timedelta = timedelta(days=30)) -> int:
+    """Delete session records ended or expired more than ``keep`` ago (the sweep)."""
+    cutoff = now - keep
+    return db.session.execute(
+        sa.delete(AccountSession).where(sa.or_(AccountSession.expires_at < cutoff,
+                                               AccountSession.ended_at < cutoff))
+        .execution_options(synchronize_session=False)).rowcount
 
 
 def authenticate(email: str, password: str) -> Account:
-    """Return the account for these credentials or raise Unauthorised."""
-    account = find_account_by_email(email or "")
+    """Return the account for these credentials or raise Unauthorised.
+
+    Every failure costs the same one argon2 verification, whether the address
+    is unknown, the account switched off or without a password yet, or the
+    password wrong, so the time taken says nothing about which it was.
+    """
+    account = db.session.execute(
+        sa.select(Account).where(Account.email == normalise_email(email or ""))
+        .options(lazyload(Account.memberships))  # one query, found or not
+    ).scalar_one_or_none()
     hasher = _hasher()
-    if account is None or not account.active:
-        dummy = _DUMMY_HASH.setdefault("hash", hasher.hash("not-a-real-password"))
-        passwords.verify_password(hasher, dummy, password or "")
-        raise Unauthorised("Email address or password is not right.", code="bad-credentials")
-    if not passwords.verify_password(hasher, account.password_hash, password or ""):
+    usable = account is not None and account.active and bool(account.password_hash)
+    stored = account.password_hash if usable else _dummy_hash()
+    if not passwords.verify_password(hasher, stored, password or "") or not usable:
         raise Unauthorised("Email address or password is not right.", code="bad-credentials")
     if hasher.check_needs_rehash(account.password_hash):
         account.password_hash = hasher.hash(password)
@@ -283,24 +395,33 @@ RESET_WINDOW = timedelta(hours=1)  # HUBCORE_RESET_EMAILS_PER_HOUR counts over t
 def request_password_reset(email: str) -> None:
     """Start a reset for this address, doing the same work whether it has an account or not.
 
-    The request only looks the address up (one query, whatever the answer) and
-    enqueues ``password_reset_job`` with the account's id or None: the link, the
-    outbox, the audit entries and the per-account limit, which only a real
-    account costs, happen in the job. With a worker (``HUBCORE_REDIS_URL``) the
-    response time therefore says nothing about who has an account; in the
-    embedded mode jobs run in-process, inside the request. If the queue cannot
-    be reached the reset is done here instead, in the caller's transaction, so
-    it is not lost. The caller answers the same way either way.
+    The request only looks the address up (one query, whatever the answer);
+    once the response has been sent, ``password_reset_job`` is enqueued with
+    the account's id or None: the link, the outbox, the audit entries and the
+    per-account limit, which only a real account costs, happen in the job.
+    So the response takes the same time either way, with a worker
+    (``HUBCORE_REDIS_URL``) and in the embedded mode too, where jobs run
+    in-process (there the job then holds that process a moment longer; a
+    worker removes even that). If the queue cannot be reached the reset is
+    done in-process instead, so it is not lost. The caller answers the same
+    way either way.
     """
+    from hubcore.web.after_response import run_after_response
+
     account_id = db.session.execute(
         sa.select(Account.id).where(Account.email == normalise_email(email or ""),
                                     Account.active.is_(True))).scalar_one_or_none()
+    run_after_response(lambda: _enqueue_password_reset(account_id))
+
+
+def _enqueue_password_reset(account_id: int | None) -> None:
     try:
         jobs.enqueue(RESET_JOB, account_id)
     except redis.RedisError as exc:
-        log.warning("could not enqueue a password reset (%s); sending it in the request",
+        log.warning("could not enqueue a password reset (%s); sending it in-process",
                     type(exc).__name__)
         send_password_reset(account_id)
+        db.session.commit()
 
 
 def password_reset_job(account_id: int | None) -> str:

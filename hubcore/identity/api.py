@@ -152,6 +152,31 @@ def invite_account(account_id: int):
         {"account_id": account.id, "invitation_sent": True, "expires_at": expires_at}), 202)
 
 
+def _switch(account_id: int, active: bool):
+    require(current_user, "accounts.manage")
+    account = db.session.get(Account, account_id)
+    if account is None:
+        raise NotFound("No such account.")
+    accounts.set_active(account, active, actor=current_user._get_current_object())
+    db.session.commit()
+    return json_response(AccountSchema().dump(account),
+                         etag=etag_for("account", account.id, account.version))
+
+
+@identity_api.post("/accounts/<int:account_id>/disable")
+@operation(summary="Switch an account off: its sessions and tokens stop working at once",
+           tags=TAGS, response=AccountSchema, errors=(404, 409))
+def disable_account(account_id: int):
+    return _switch(account_id, False)
+
+
+@identity_api.post("/accounts/<int:account_id>/enable")
+@operation(summary="Switch an account on again (it signs in afresh)", tags=TAGS,
+           response=AccountSchema, errors=(404,))
+def enable_account(account_id: int):
+    return _switch(account_id, True)
+
+
 @identity_api.get("/organisations")
 @operation(summary="List organisations", tags=TAGS, response=OrganisationSchema, paged=True)
 def list_organisations():

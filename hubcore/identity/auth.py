@@ -1,15 +1,22 @@
 """Who is asking: web sessions (Flask-Login) and API bearer tokens.
 
-Sessions carry the account's ``session_epoch``, so bumping it signs the
-account out everywhere; bearer tokens are looked up by hash on each request.
+A request that carries ``Authorization: Bearer ...`` is authenticated by that
+token alone: valid, it acts as the token's account; not valid, it is
+anonymous. It never falls back on a session cookie sent with it, so a
+request is exempt from CSRF checks only when a real token authenticated it
+(``bearer_authenticated``).
+
+Any other request is authenticated by its session: the signed cookie names
+the account and carries the secret of a session recorded on the server
+(``accounts.start_session``), which signing out, a password change or
+switching the account off ends, so a copied cookie stops working at once.
 """
 
 from __future__ import annotations
 
-from flask import Flask, g, request
+from flask import Flask, g, request, session
 from flask_login import LoginManager
 
-from hubcore.db import db
 from hubcore.identity import accounts
 from hubcore.identity.models import Account
 
@@ -19,26 +26,43 @@ login_manager.login_message = "Sign in to see this page."
 login_manager.login_message_category = "info"
 login_manager.session_protection = "basic"
 
+SESSION_SECRET = "sid"  # the session cookie's key for the server-side session's secret
+_HOW = "hubcore_authenticated_by"  # on g: "bearer" or "session", when someone is
+
 
 @login_manager.user_loader
 def load_user(user_id: str) -> Account | None:
+    if bearer_header() is not None:
+        return None  # the token alone decides (see load_user_from_bearer)
     try:
         account_id, epoch = (int(part) for part in user_id.split(":"))
     except ValueError:
         return None
-    account = db.session.get(Account, account_id)
-    if account is None or account.session_epoch != epoch or not account.active:
+    account = accounts.account_for_session(account_id, session.get(SESSION_SECRET))
+    if account is None or account.session_epoch != epoch:
         return None
+    g.setdefault(_HOW, "session")
     return account
 
 
 @login_manager.request_loader
 def load_user_from_bearer(req) -> Account | None:
-    header = req.headers.get("Authorization", "")
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret:
+    secret = bearer_header()
+    if not secret:
         return None
-    return accounts.account_for_token(secret.strip())
+    account = accounts.account_for_token(secret)
+    if account is not None:
+        g.setdefault(_HOW, "bearer")
+    return account
+
+
+def bearer_header() -> str | None:
+    """The credentials of an ``Authorization: Bearer`` header ("" when empty), or None."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, secret = header.strip().partition(" ")
+    return secret.strip() if scheme.lower() == "bearer" else None
 
 
 @login_manager.unauthorized_handler
@@ -54,7 +78,10 @@ def unauthorised():
 
 
 def bearer_authenticated() -> bool:
-    return request.headers.get("Authorization", "").lower().startswith("bearer ")
+    """True when a valid bearer token authenticated this request (not merely sent one)."""
+    from flask_login import current_user
+
+    return bool(current_user.is_authenticated) and g.get(_HOW) == "bearer"
 
 
 def init_app(app: Flask, settings) -> None:
@@ -66,3 +93,4 @@ def init_app(app: Flask, settings) -> None:
         # context; when one outlives a request (tests, embedding), the next
         # request must still identify its own caller.
         g.pop("_login_user", None)
+        g.pop(_HOW, None)

@@ -42,3 +42,10 @@ def hubcore_nav(user):
     if can(user, "jobs.read"):
         items.append(NavItem("Background jobs", "web.jobs", order=810))
     return items
+
+
+@hookimpl
+def hubcore_sweep(now):
+    from hubcore.identity import accounts
+
+    return {"account_sessions_purged": accounts.purge_sessions(now)}

@@ -130,6 +130,28 @@ class ApiToken(db.Model):
     account: Mapped[Account] = relationship(lazy="joined")
 
 
+class AccountSession(db.Model):
+    """A signed-in web session, known on the server so that it can be ended there.
+
+    The browser's (signed) cookie carries a random secret; only its SHA-256 is
+    kept. A session works while it is not ended and not past ``expires_at``:
+    signing out ends it, and a password change, a reset or switching the
+    account off ends every session of the account, so a copied cookie stops
+    working at once rather than when it would have expired.
+    """
+
+    __tablename__ = "account_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    secret_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class Person(db.Model):
     """A resident a case is about: one record shared by every plugin.
 

@@ -7,7 +7,10 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from hubcore.errors import InvalidInput
-from hubcore.identity.passwords import MIN_PASSWORD_LENGTH
+from hubcore.identity.passwords import ADVICE, MIN_PASSWORD_LENGTH
+
+PASSWORD_HINT = (f"Use at least {MIN_PASSWORD_LENGTH} characters. {ADVICE} Common passwords, "
+                 "and your name or email address, are not accepted.")
 
 
 class LoginForm(FlaskForm):
@@ -26,8 +29,7 @@ class ChangePasswordForm(FlaskForm):
         DataRequired("Enter your current password."), Length(max=1024)])
     new_password = PasswordField(
         "New password",
-        description=f"Use at least {MIN_PASSWORD_LENGTH} characters. "
-                    "Three or four unrelated words make a strong password.",
+        description=PASSWORD_HINT,
         validators=[DataRequired("Enter a new password.")])
 
 
@@ -41,8 +43,7 @@ class ForgottenPasswordForm(FlaskForm):
 class SetPasswordForm(FlaskForm):
     new_password = PasswordField(
         "New password",
-        description=f"Use at least {MIN_PASSWORD_LENGTH} characters. "
-                    "Three or four unrelated words make a strong password.",
+        description=PASSWORD_HINT,
         validators=[DataRequired("Enter a new password.")])
     confirm_password = PasswordField("Confirm your new password", validators=[
         DataRequired("Enter the new password again."),

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from urllib.parse import urlsplit
-
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
@@ -15,6 +13,7 @@ from hubcore.identity import accounts
 from hubcore.plugins import collect
 from hubcore.web import sessions
 from hubcore.web.forms import ChangePasswordForm, LoginForm, show_domain_errors
+from hubcore.web.redirects import safe_next
 from hubcore.web.security import login_limit
 
 web = Blueprint("web", __name__)
@@ -63,8 +62,8 @@ def login():
         except Unauthorised as exc:
             form.password.errors = list(form.password.errors) + [exc.message]
         else:
-            db.session.commit()
             sessions.start(account)
+            db.session.commit()
             flash(f"Signed in as {account.name}.", "success")
             return redirect(_safe_next(request.args.get("next")))
     status = 200 if not form.errors else 422
@@ -73,20 +72,14 @@ def login():
 
 def _safe_next(target: str | None) -> str:
     """Only follow a ``next`` that stays on this site."""
-    if target and target.startswith("/") and not target.startswith("//"):
-        parts = urlsplit(target)
-        # Browsers read "/\\evil.example" as "//evil.example": refuse backslashes
-        # and control characters too.
-        if (not parts.scheme and not parts.netloc and "\\" not in target
-                and target.isprintable()):
-            return target
-    return url_for("web.home")
+    return safe_next(target, url_for("web.home"))
 
 
 @web.post("/logout")
 @login_required
 def logout():
-    sessions.end()
+    sessions.end()  # on the server too: a copy of the cookie no longer works
+    db.session.commit()
     flash("You have signed out.", "success")
     return redirect(url_for("web.home"))
 
@@ -116,9 +109,10 @@ def change_password():
             db.session.rollback()
             show_domain_errors(form, exc, {"password": "new_password"})
         else:
+            sessions.start(me)  # every session was ended: this browser gets a new one
             db.session.commit()
-            sessions.start(me)  # this session carries the new epoch; the others are ended
-            flash("Your password has been changed. Any other devices have been signed out.",
+            flash("Your password has been changed. Any other devices have been signed out, "
+                  "and your API tokens no longer work.",
                   "success")
             return redirect(url_for("web.account"))
     status = 200 if not form.errors else 422

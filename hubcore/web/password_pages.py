@@ -3,7 +3,8 @@
 "Forgotten your password?" asks for an email address and always gives the
 same answer, so the page cannot tell anyone which addresses have accounts;
 the work that only a real account costs (the email, its audit, the hourly
-limit per account) is done by a job, so neither can the time it takes.
+limit per account) is done by a job enqueued once the answer has been sent,
+so neither can the time it takes.
 The link leads to a form for the new password; a link that is expired, used
 or not right gets a page that says what to do instead.
 """

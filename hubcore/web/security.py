@@ -1,7 +1,8 @@
 """CSRF, rate limits and security headers for every response.
 
-Forms are CSRF-protected (Flask-WTF). API calls with a bearer token carry no
-ambient credentials, so they need no CSRF token; an API call that rides on a
+Forms are CSRF-protected (Flask-WTF). API calls authenticated by a valid
+bearer token carry no ambient credentials (and then the session cookie is
+not used at all), so they need no CSRF token; an API call that rides on a
 browser session cookie does.
 """
 
@@ -71,6 +72,9 @@ def init_app(app: Flask, settings) -> None:
         if request.path.startswith("/api/"):
             from hubcore.identity.auth import bearer_authenticated
 
+            # Exempt: a call a real bearer token authenticated (such a call
+            # never uses the session cookie), or one that uses no credentials.
+            # A mere Authorization header proves nothing.
             if bearer_authenticated() or not current_user.is_authenticated:
                 return
         csrf.protect()

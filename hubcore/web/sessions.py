@@ -1,9 +1,14 @@
-"""Web sign-in sessions: started fresh, ended on request, expired after a fixed time.
+"""Web sign-in sessions: started fresh, recorded on the server, ended there.
 
-Flask's signed cookie already expires when idle for ``HUBCORE_SESSION_TTL_HOURS``
-(``PERMANENT_SESSION_LIFETIME``); the start time kept here also ends a busy
-session that many hours after sign-in, so a stolen cookie cannot be kept
-alive for ever. Bumping the account's ``session_epoch`` ends all of them.
+Signing in records a session on the server (``accounts.start_session``) and
+puts its secret in Flask's signed cookie; every request checks that session
+is still live, so signing out (here), a password change, a reset or an
+administrator switching the account off (``accounts.sign_out_everywhere``)
+ends it at once: a copy of the cookie taken earlier no longer works.
+
+A session lasts ``HUBCORE_SESSION_TTL_HOURS`` from sign-in however busy it
+is (the server-side record's ``expires_at``, and the start time kept in the
+cookie); the cookie also lapses when idle that long.
 """
 
 from __future__ import annotations
@@ -13,18 +18,34 @@ import time
 from flask import current_app, g, session
 from flask_login import login_user, logout_user
 
+from hubcore.db import db
+from hubcore.identity import accounts
+from hubcore.identity.auth import SESSION_SECRET
+
 STARTED_AT = "signed_in_at"
 
 
 def start(account) -> None:
-    """Sign ``account`` in on a brand-new session (no fixation of an old one)."""
+    """Sign ``account`` in on a brand-new session (no fixation of an old one).
+
+    Ends the session this browser had before, if any. Flushes the new
+    session's record: the caller commits.
+    """
+    accounts.end_session(session.get(SESSION_SECRET))
     _clear()
+    secret = accounts.start_session(account)
     login_user(account)
     session.permanent = True
+    session[SESSION_SECRET] = secret
     session[STARTED_AT] = int(time.time())
 
 
 def end() -> None:
+    """Sign out: end this session on the server, then forget it in the cookie.
+
+    The caller commits.
+    """
+    accounts.end_session(session.get(SESSION_SECRET))
     logout_user()
     _clear()
 
@@ -44,3 +65,4 @@ def expire_if_old() -> None:
     if isinstance(started, int) and time.time() - started < lifetime:
         return
     end()
+    db.session.commit()

@@ -81,17 +81,17 @@ def _volunteer_response(volunteer, status: int = 200, headers: dict | None = Non
 
 
 @volunteering_api.post("/volunteers")
-@operation(summary="Sign up to volunteer (no account needed)", tags=TAGS, body=SignUpIn,
-           response=SignUpOut, status=201, public=True, errors=(409, 429),
+@operation(summary="Sign up to volunteer (no account needed). The answer is the same "
+                   "whether or not the details are already signed up; a message goes to "
+                   "the email (or phone) given", tags=TAGS, body=SignUpIn,
+           response=SignUpOut, status=202, public=True, errors=(429,),
            headers=("Idempotency-Key",))
 @public_limit()
 @idempotent
 def sign_up():
     data = load(SignUpIn())
-    result = signup.sign_up(data)
-    body = SignUpOut().dump(result.volunteer)
-    body["message"] = result.confirmation
-    return json_response(body, 201)
+    answer = signup.sign_up_publicly(data)
+    return json_response(SignUpOut().dump(answer), 202)
 
 
 @volunteering_api.get("/volunteers")

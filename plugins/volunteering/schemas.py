@@ -6,7 +6,6 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from hubcore.api import PageArgs
-from hubcore.districts import packs
 
 from .models import DBS_LEVELS, SKILLS, SLOTS
 
@@ -27,15 +26,13 @@ class SignUpIn(ma.Schema):
 
 
 class SignUpOut(ma.Schema):
-    id = fields.Integer()
-    status = fields.String()
-    district = fields.String(attribute="district_code")
-    district_name = fields.Method("get_district_name")
-    message = fields.String()
+    """The public answer to a sign-up: made from what was sent, the same for a new
+    volunteer and for details already signed up (so it carries no id)."""
 
-    def get_district_name(self, obj) -> str:
-        district = packs.district(obj.district_code)
-        return district.name if district else obj.district_code
+    district = fields.String(attribute="district_code")
+    district_name = fields.String()
+    sent_by = fields.String(metadata={"description": "email or sms: where the message went"})
+    message = fields.String()
 
 
 class VolunteerOut(ma.Schema):

@@ -3,7 +3,14 @@
 ``clean_details`` checks and normalises what a volunteer tells us (used by
 sign-up, by coordinators' edits and by the CSV import); ``sign_up`` stores a
 new volunteer with their consent, refusing a second sign-up with the same
-email or phone with a message that says what to do instead.
+email or phone (``VolunteerExists``).
+
+The public front door uses ``sign_up_publicly``, which answers a repeated
+sign-up exactly as a new one, so that nobody can use it to find out whether
+an email address or phone number belongs to a volunteer: both get the same
+answer and one message to the contact given; a repeat only tells the
+volunteer already signed up (by their own email or phone) that someone
+tried, and changes nothing else.
 """
 
 from __future__ import annotations
@@ -12,8 +19,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from hubcore import audit
-from hubcore.db import db, utcnow
+from hubcore import audit, notify
+from hubcore.db import LONDON, db, utcnow
 from hubcore.districts import gazetteer, packs
 from hubcore.errors import Conflict, InvalidInput, NotFound
 from hubcore.identity import people
@@ -176,13 +183,21 @@ def find_duplicate(email: str | None, phone: str | None,
     return db.session.execute(query.limit(1)).scalar_one_or_none()
 
 
-def duplicate_error(found: Volunteer) -> Conflict:
+class VolunteerExists(Conflict):
+    """A sign-up with the email or phone of a volunteer already signed up (``volunteer``)."""
+
+    def __init__(self, message: str, *, volunteer: Volunteer, **kwargs):
+        super().__init__(message, **kwargs)
+        self.volunteer = volunteer
+
+
+def duplicate_error(found: Volunteer) -> VolunteerExists:
     district = packs.district(found.district_code)
     team = f"the {district.name} volunteer team" if district else "the volunteer team"
-    return Conflict(
+    return VolunteerExists(
         f"Someone has already signed up with this email address or phone number. If that "
         f"was you, there is no need to sign up again: {team} will contact you.",
-        code="volunteer-exists",
+        code="volunteer-exists", volunteer=found,
         fields={"email": ["This email address or phone number has already been used to "
                           "sign up."]})
 
@@ -230,3 +245,114 @@ def sign_up(details: dict, *, actor=None) -> SignUpResult:
                           "has_email": bool(volunteer.email), "has_phone": bool(volunteer.phone)})
     district = packs.district(volunteer.district_code)
     return SignUpResult(volunteer, district.name if district else volunteer.district_code)
+
+
+# -- The public front door: the same answer whoever is signed up ---------------------------
+
+
+THANKS_SUBJECT = "Thank you for offering to volunteer"
+REPEAT_SUBJECT = "Someone tried to sign up to volunteer with your details"
+
+
+@dataclass(frozen=True)
+class PublicAnswer:
+    """What the public is told after a sign-up: the same for a new and a repeated one.
+
+    Made only from what was submitted (never from a stored volunteer), so
+    it cannot differ between the two.
+    """
+
+    district_code: str
+    district_name: str
+    sent_by: str  # "email" or "sms": where the one message about it went
+
+    @property
+    def message(self) -> str:
+        where = "an email" if self.sent_by == "email" else "a text message"
+        return (f"Thank you. We have sent you {where} about your offer to volunteer: check "
+                f"it for what happens next. The {self.district_name} volunteer team will "
+                f"contact you about the next steps.")
+
+
+def sign_up_publicly(details: dict) -> PublicAnswer:
+    """Sign a member of the public up; flush, not commit. Raises InvalidInput only.
+
+    A new volunteer is stored (``sign_up``) and sent a thank-you. Details of
+    a volunteer already signed up store nothing new: the message goes to the
+    email (or, without one, the phone) given, as for a new sign-up, except
+    that when that contact is the existing volunteer's they are told instead
+    that someone tried to sign up with it, and when only the other contact
+    matched, the existing volunteer is told on that one too. Audited either
+    way, without personal details.
+    """
+    try:
+        with db.session.begin_nested():  # a repeat found late leaves no half-made person
+            result = sign_up(details)
+    except VolunteerExists as exc:
+        return _answer_repeat(details, exc.volunteer)
+    volunteer = result.volunteer
+    sent_by, recipient = _primary_contact(volunteer.email, volunteer.phone)
+    _queue_thanks(sent_by, recipient, volunteer.given_name, result.district_name,
+                  person_id=volunteer.person_id)
+    return PublicAnswer(volunteer.district_code, result.district_name, sent_by)
+
+
+def _answer_repeat(details: dict, existing: Volunteer) -> PublicAnswer:
+    clean = clean_details(details)  # it passed once already: the same details again
+    district = packs.district(clean["district_code"])
+    district_name = district.name if district else clean["district_code"]
+    sent_by, recipient = _primary_contact(clean.get("email"), clean.get("phone"))
+    theirs = {"email": existing.email, "sms": existing.phone}
+    if recipient == theirs[sent_by]:
+        _queue_repeat_notice(existing, sent_by)
+    else:  # the contact given is not theirs: it gets what a new sign-up gets
+        _queue_thanks(sent_by, recipient, clean["given_name"], district_name)
+        other = "sms" if sent_by == "email" else "email"
+        _queue_repeat_notice(existing, other)
+    audit.record("volunteering.volunteer.sign_up_repeated", "volunteer", existing.id,
+                 actor=None, district=existing.district_code,
+                 summary={"matched": [kind for kind, value in (
+                     ("email", clean.get("email")), ("phone", clean.get("phone")))
+                     if value and value == getattr(existing, kind)]})
+    return PublicAnswer(clean["district_code"], district_name, sent_by)
+
+
+def _primary_contact(email: str | None, phone: str | None) -> tuple[str, str]:
+    return ("email", email) if email else ("sms", phone)
+
+
+def _queue_thanks(channel: str, recipient: str, given_name: str, district_name: str, *,
+                  person_id: int | None = None) -> None:
+    if channel == "email":
+        body = (f"Hello {given_name},\n\n"
+                "Thank you for offering to volunteer. The "
+                f"{district_name} volunteer team will contact you about the next steps: a "
+                "coordinator will check your details, and may ask to see a DBS certificate "
+                "for some kinds of task.\n\n"
+                "If you did not sign up to volunteer, you can ignore this email.\n")
+    else:
+        body = (f"Thank you for offering to volunteer. The {district_name} volunteer team "
+                "will contact you about the next steps. Not you? Ignore this message.")
+    notify.queue_message(channel, recipient, THANKS_SUBJECT, body, person_id=person_id)
+
+
+def _queue_repeat_notice(existing: Volunteer, channel: str) -> None:
+    recipient = existing.email if channel == "email" else existing.phone
+    if not recipient:
+        return
+    when = f"{utcnow().astimezone(LONDON):%d %B %Y at %H:%M}"
+    district = packs.district(existing.district_code)
+    team = f"the {district.name} volunteer team" if district else "your volunteer team"
+    if channel == "email":
+        what = "email address"
+        body = (f"Hello {existing.given_name},\n\n"
+                f"On {when} someone tried to sign up to volunteer using this {what}. You "
+                f"are already signed up, so nothing has changed and there is no need to sign "
+                f"up again: {team} will contact you.\n\n"
+                f"If it was not you, you do not need to do anything, but you may want to "
+                f"tell {team}.\n")
+    else:
+        body = (f"Someone tried to sign up to volunteer with this phone number on {when}. "
+                f"You are already signed up, so nothing has changed. Not you? Tell {team}.")
+    notify.queue_message(channel, recipient, REPEAT_SUBJECT, body,
+                         person_id=existing.person_id)

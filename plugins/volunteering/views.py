@@ -42,6 +42,7 @@ from hubcore.errors import Conflict, HubcoreError, InvalidInput
 from hubcore.identity.permissions import can, districts_for, require, require_record
 from hubcore.web.forms import show_domain_errors
 from hubcore.web.paging import page_args
+from hubcore.web.redirects import safe_next
 from hubcore.web.security import public_limit
 
 from . import hours, matching, offers, signup, vetting
@@ -137,16 +138,14 @@ def sign_up():
             "consent": form.consent.data,
         }
         try:
-            result = signup.sign_up(details)
+            answer = signup.sign_up_publicly(details)  # the same for details signed up before
         except InvalidInput as exc:
             db.session.rollback()
             show_domain_errors(form, exc)
-        except Conflict as exc:
-            db.session.rollback()
-            form.email.errors = [*form.email.errors, exc.message]
         else:
             db.session.commit()
-            return redirect(url_for("volunteering.signed_up", district=result.district_name))
+            return redirect(url_for("volunteering.signed_up", district=answer.district_name,
+                                    sent=answer.sent_by))
     status = 422 if form.errors else 200
     return render_template("volunteering/sign_up.html", form=form, days=DAYS,
                            day_names=DAY_NAMES, skill_choices=list(SKILL_LABELS.items())), status
@@ -156,8 +155,10 @@ def sign_up():
 def signed_up():
     names = {d.name for d in packs.current_pack().districts}
     district = request.args.get("district", "")
+    sent = request.args.get("sent")
     return render_template("volunteering/signed_up.html",
-                           district=district if district in names else None)
+                           district=district if district in names else None,
+                           sent=sent if sent in ("email", "sms") else None)
 
 
 # -- Coordinators -----------------------------------------------------------------------------
@@ -299,9 +300,7 @@ def offer_task():
         db.session.commit()
         flash(f"The task is offered to {offer.volunteer.name} until "
               f"{offer.expires_at.astimezone(LONDON):%H:%M on %d %B}.", "success")
-    back = form.get("next", "")
-    return redirect(back if back.startswith("/") and not back.startswith("//")
-                    else url_for("volunteering.volunteer_list"))
+    return redirect(safe_next(form.get("next"), url_for("volunteering.volunteer_list")))
 
 
 # -- A volunteer's own tasks --------------------------------------------------------------------

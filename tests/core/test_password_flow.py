@@ -15,7 +15,7 @@ from hubcore.db import utcnow
 from hubcore.identity import accounts
 from hubcore.identity.models import Account
 from hubcore.notify import OutboxMessage
-from tests.conftest import BOLTON, PASSWORD, csrf_token_from, login, submit_form
+from tests.conftest import BOLTON, PASSWORD, csrf_token_from, login, sent, submit_form
 
 NEW_PASSWORD = "purple otter lantern meadow"
 LINK = re.compile(r"(https?://[^\s/]+)(/password/set/[A-Za-z0-9_.\-]+)")
@@ -342,8 +342,9 @@ def test_reset_audit_entries_hold_neither_the_address_nor_the_link(client, db, m
 
 def test_known_and_unknown_addresses_take_the_same_steps_in_the_request(
         app, client, db, make_account, monkeypatch):
-    """The request only looks the address up and enqueues the job: the same statements
-    and the same job for an account, an unknown address and a switched-off account."""
+    """The request only looks the address up and, once the answer is sent, enqueues the
+    job: the same statements and the same job for an account, an unknown address and
+    a switched-off account."""
     from hubcore import jobs
 
     account = make_account("partner")
@@ -365,8 +366,8 @@ def test_known_and_unknown_addresses_take_the_same_steps_in_the_request(
         enqueued.clear()
         sa.event.listen(db.engine, "before_cursor_execute", remember)
         try:
-            answer = client.post("/password/forgotten", data={
-                "email": email, "csrf_token": csrf_token_from(page.get_data(as_text=True))})
+            answer = sent(client.post("/password/forgotten", data={
+                "email": email, "csrf_token": csrf_token_from(page.get_data(as_text=True))}))
         finally:
             sa.event.remove(db.engine, "before_cursor_execute", remember)
         assert answer.status_code == 302
@@ -456,14 +457,13 @@ def test_activating_a_volunteer_emails_them_an_invitation_to_set_a_password(
         app, client, as_role, db):
     if "volunteering" not in app.extensions["hubcore"].plugins.loaded:
         pytest.skip("the volunteering plugin is not installed")
-    from tests.plugins.volunteering.conftest import signup_body
+    from tests.plugins.volunteering.conftest import sign_up_by_api
 
-    signed_up = client.post("/api/v1/volunteers", json=signup_body())
-    assert signed_up.status_code == 201, signed_up.get_json()
+    volunteer_id = sign_up_by_api(client)
     coord = as_role("coordinator", BOLTON)
-    assert coord.client.post(
-        f"/api/v1/volunteers/{signed_up.get_json()['id']}/activate").status_code == 200
-    [welcome] = messages_to(db, "amira@example.org")  # one email: welcome and invitation
+    assert coord.client.post(f"/api/v1/volunteers/{volunteer_id}/activate").status_code == 200
+    thanks, welcome = messages_to(db, "amira@example.org")  # then one: welcome and invitation
+    assert thanks.subject == "Thank you for offering to volunteer"
     assert set_password(client, link_in(welcome)).status_code == 302
     assert "Signed in as" in login(client, "amira@example.org", NEW_PASSWORD).get_data(
         as_text=True)

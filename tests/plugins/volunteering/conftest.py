@@ -66,6 +66,26 @@ def signup_body(**overrides) -> dict:
     return body
 
 
+def sign_up_by_api(client, **overrides) -> int:
+    """Sign up through the public API; return the new volunteer's id.
+
+    The public answer carries no id (it is the same for details already
+    signed up), so the volunteer is found by the contact details sent.
+    """
+    import sqlalchemy as sa
+
+    from hubcore.db import db
+    from hubcore.identity import people
+    from plugins.volunteering.models import Volunteer
+
+    body = signup_body(**overrides)
+    response = client.post("/api/v1/volunteers", json=body)
+    assert response.status_code == 202, response.get_json()
+    match = (Volunteer.email == people.normalise_email(body["email"]) if body.get("email")
+             else Volunteer.phone == people.normalise_phone(body["phone"]))
+    return db.session.execute(sa.select(Volunteer.id).where(match)).scalar_one()
+
+
 def a_task(owner_id="1", *, needs=("befriending",), district=BOLTON, **kwargs) -> Task:
     return Task(owner="hub_requests", owner_id=owner_id, district=district, needs=tuple(needs),
                 location=kwargs.pop("location", BL1), **kwargs)

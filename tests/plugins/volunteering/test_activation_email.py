@@ -8,29 +8,29 @@ import sqlalchemy as sa
 
 from hubcore.identity.models import Account
 from hubcore.notify import OutboxMessage
-from plugins.volunteering import vetting
+from plugins.volunteering import signup, vetting
 from plugins.volunteering.models import Volunteer
 from tests.conftest import PASSWORD, login, submit_form
 
-from .conftest import BOLTON, signup_body
+from .conftest import BOLTON, sign_up_by_api
 
 LINK = re.compile(r"https?://[^\s/]+(/password/set/[A-Za-z0-9_.\-]+)")
 NEW_PASSWORD = "purple otter lantern meadow"
 
 
 def outbox_for(db, volunteer_id: int) -> list[OutboxMessage]:
-    """Every message to the volunteer: by their person record or their address."""
+    """Every message to the volunteer after the thank-you for signing up: by their
+    person record or their address."""
     volunteer = db.session.get(Volunteer, volunteer_id)
     return db.session.execute(sa.select(OutboxMessage).where(sa.or_(
         OutboxMessage.person_id == volunteer.person_id,
-        OutboxMessage.recipient.in_([r for r in (volunteer.email, volunteer.phone) if r])))
+        OutboxMessage.recipient.in_([r for r in (volunteer.email, volunteer.phone) if r])),
+        OutboxMessage.subject != signup.THANKS_SUBJECT)
         .order_by(OutboxMessage.id)).scalars().all()
 
 
 def signed_up(client, **overrides) -> int:
-    response = client.post("/api/v1/volunteers", json=signup_body(**overrides))
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()["id"]
+    return sign_up_by_api(client, **overrides)
 
 
 def activate(coordinator, volunteer_id: int):

@@ -140,7 +140,10 @@ def test_my_tasks_page_logs_the_hours_of_a_task_whose_request_was_cancelled(
         client, make_volunteer, coordinator_account, db):
     actor = make_volunteer(dbs="enhanced")
     account = db.session.get(Account, actor.volunteer.account_id)
-    accounts.set_password(account, PASSWORD)
+    accounts.set_password(account, PASSWORD)  # revokes the account's tokens: a new one
+    _token, secret = accounts.issue_token(account)
+    db.session.commit()
+    actor.client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
     request = hub_request()
     assignment_id = assign(actor, lifecycle.task_for(request), coordinator_account)
     db.session.refresh(request)

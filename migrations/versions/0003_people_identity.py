@@ -1,7 +1,7 @@
 """people: one record per normalised identity, and merged records
 
-Revision ID: 0002_people_identity
-Revises: 0001_core
+Revision ID: 0003_people_identity
+Revises: 0002_account_sessions
 Create Date: 2026-12-04 18:30:00
 
 Adds ``people.merged_into_id`` and two partial unique indexes, (name_key,
@@ -16,8 +16,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0002_people_identity'
-down_revision = '0001_core'
+revision = '0003_people_identity'
+down_revision = '0002_account_sessions'
 branch_labels = None
 depends_on = None
 
