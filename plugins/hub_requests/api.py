@@ -104,7 +104,13 @@ _SUBMIT_IN, _RECEIPT_OUT = HelpRequestSubmitIn(), HelpRequestReceiptOut()
 @public_limit()
 @operation(summary="Ask for help (public: no account needed)", tags=TAGS, body=HelpRequestSubmitIn,
            response=HelpRequestReceiptOut, status=201, public=True, errors=(403, 429),
-           headers=("Idempotency-Key",))
+           description=(
+               "The answer is a receipt: the request's reference (e.g. BOL-7K3Q), which the "
+               "resident quotes to the hub, the hub's contact details and what happens next. "
+               "A caller without a token gets no id and no Location, and cannot read the "
+               "request back: it holds a resident's personal details, and only the hub, "
+               "which can confirm who is asking, may show them. A signed-in caller who may "
+               "read the request also gets its id and a Location to read it by."))
 @idempotent
 def submit():
     data = load(_SUBMIT_IN)
@@ -153,7 +159,7 @@ def get_one(request_id: int):
 @help_requests_api.patch("/<int:request_id>")
 @operation(summary="Change a help request: needs, priority (with reason), escalation, "
                    "overflow (send If-Match)", tags=TAGS, body=HelpRequestPatch,
-           response=HelpRequestOut, errors=(404, 409, 412, 428), headers=("If-Match",))
+           response=HelpRequestOut, errors=(404, 409), if_match="required")
 def patch_one(request_id: int):
     found = request_in_scope(request_id, WRITE)
     check_if_match(_etag(found))
@@ -167,8 +173,8 @@ def patch_one(request_id: int):
 
 @help_requests_api.post("/<int:request_id>/transitions")
 @operation(summary="Move a help request along its lifecycle (send If-Match)", tags=TAGS,
-           body=HelpRequestTransitionIn, response=HelpRequestOut, errors=(404, 409, 412, 428),
-           headers=("If-Match",))
+           body=HelpRequestTransitionIn, response=HelpRequestOut, errors=(404, 409),
+           if_match="required")
 def post_transition(request_id: int):
     found = request_in_scope(request_id, WRITE)
     check_if_match(_etag(found))
@@ -192,7 +198,7 @@ def get_history(request_id: int):
 @help_requests_api.post("/<int:request_id>/duplicate/confirm")
 @operation(summary="Confirm a flagged duplicate: merge it into the original and close it "
                    "(send If-Match)", tags=TAGS, response=HelpRequestOut,
-           errors=(404, 409, 412, 428), headers=("If-Match",))
+           errors=(404, 409), if_match="required")
 def confirm_duplicate(request_id: int):
     found = request_in_scope(request_id, WRITE)
     check_if_match(_etag(found))
@@ -205,8 +211,8 @@ def confirm_duplicate(request_id: int):
 
 @help_requests_api.post("/<int:request_id>/duplicate/dismiss")
 @operation(summary="Dismiss a duplicate flag: both requests stay (send If-Match)", tags=TAGS,
-           body=DuplicateDismissIn, response=HelpRequestOut, errors=(404, 409, 412, 428),
-           headers=("If-Match",))
+           body=DuplicateDismissIn, body_required=False, response=HelpRequestOut,
+           errors=(404, 409), if_match="required")
 def dismiss_duplicate(request_id: int):
     found = request_in_scope(request_id, WRITE)
     check_if_match(_etag(found))
