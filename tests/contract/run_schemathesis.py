@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default="",
                         help="PostgreSQL URL (dropped and created again); default: a "
                              "SQLite file in a temporary folder")
-    parser.add_argument("--max-examples", type=int, default=25,
-                        help="test cases per operation and phase (default 25)")
+    parser.add_argument("--max-examples", type=int, default=20,
+                        help="test cases per operation and phase (default 20)")
     parser.add_argument("--workers", default="2", help="schemathesis workers (default 2)")
     parser.add_argument("--seed", default="", help="schemathesis seed, to replay a run")
     parser.add_argument("--report-dir", default="",
