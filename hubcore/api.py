@@ -20,7 +20,7 @@ import marshmallow as ma
 import sqlalchemy as sa
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.exceptions import HTTPException
 
@@ -210,10 +210,13 @@ def etag_for(kind: str, ident, version: int) -> str:
 def check_if_match(current: str) -> None:
     """Refuse a write unless the client names the version it last read.
 
-    Missing header: 428, so a client cannot overwrite blindly. Stale: 412.
+    Missing header: 428, so a client cannot overwrite blindly, unless the view's
+    ``@operation`` declares ``if_match="optional"``. Stale: 412.
     """
     header = request.headers.get("If-Match")
     if not header:
+        if g.get("if_match") == "optional":
+            return  # the operation declares If-Match optional: no header, no check
         raise PreconditionRequired(
             "Send the ETag you last read in an If-Match header, so that nobody's "
             "change is overwritten."
@@ -265,7 +268,7 @@ def idempotent(view: Callable) -> Callable:
             response = current_app.make_response(view(*args, **kwargs))
             db.session.commit()
             return response
-        if not _KEY_PATTERN.match(key):
+        if not _KEY_PATTERN.fullmatch(key):
             raise InvalidInput(
                 "Idempotency-Key must be 8 to 200 letters, digits or - _ : .",
                 fields={"Idempotency-Key": ["Use a random value such as a UUID."]},
@@ -304,6 +307,7 @@ def idempotent(view: Callable) -> Callable:
             return _replay(stored, body_hash)
         return response
 
+    wrapper.__idempotent__ = True  # the OpenAPI document describes the header from this
     return wrapper
 
 
@@ -342,14 +346,35 @@ def operation(*, summary: str, tags: tuple[str, ...] = (), body: type[ma.Schema]
               query: type[ma.Schema] | None = None, response: type[ma.Schema] | None = None,
               status: int = 200, many: bool = False, paged: bool = False,
               public: bool = False, errors: tuple[int, ...] = (),
-              headers: tuple[str, ...] = ()) -> Callable:
-    """Describe a view for the OpenAPI document; changes nothing at run time."""
+              headers: tuple[str, ...] = (), if_match: str | None = None,
+              body_required: bool = True, description: str = "") -> Callable:
+    """Describe a view for the OpenAPI document.
+
+    What the document promises and what the view enforces come from here:
+    ``if_match="required"`` (a change to a versioned record) or ``"optional"``
+    is what ``check_if_match`` applies at run time (428 without the header only
+    when required), and ``Idempotency-Key`` is described from ``@idempotent``.
+    ``body_required=False``: the view also accepts no body at all.
+    """
+    if if_match not in (None, "required", "optional"):
+        raise ValueError(f"if_match must be 'required', 'optional' or None, not {if_match!r}")
+    if "If-Match" in headers:  # the older spelling: a listed If-Match was always required
+        if_match = if_match or "required"
+    headers = tuple(h for h in headers if h not in ("If-Match", "Idempotency-Key"))
 
     def decorate(view):
-        view.__openapi__ = dict(summary=summary, tags=tags, body=body, query=query,
-                                response=response, status=status, many=many,
-                                paged=paged, public=public, errors=errors, headers=headers)
-        return view
+        meta = dict(summary=summary, tags=tags, body=body, query=query, response=response,
+                    status=status, many=many, paged=paged, public=public, errors=errors,
+                    headers=headers, if_match=if_match, body_required=body_required,
+                    description=description)
+
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            g.if_match = if_match
+            return view(*args, **kwargs)
+
+        wrapper.__openapi__ = meta
+        return wrapper
 
     return decorate
 
@@ -370,9 +395,10 @@ class ProblemSchema(ma.Schema):
 
 def build_openapi(app: Flask) -> dict:
     """Walk the URL map and describe every view marked with ``@operation``."""
+    marshmallow = MarshmallowPlugin()
     spec = APISpec(
         title="Hubcore API", version="1", openapi_version="3.0.3",
-        plugins=[MarshmallowPlugin()],
+        plugins=[marshmallow],
         info={"description": "Community response coordination. Errors are "
                              "application/problem+json (RFC 9457)."},
     )
@@ -391,16 +417,26 @@ def build_openapi(app: Flask) -> dict:
             for m in _CONVERTER.finditer(rule.rule)
         ]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _describe(meta, params, method)
+            paths.setdefault(path, {})[method.lower()] = _describe(
+                meta, params, method, idempotent=getattr(view, "__idempotent__", False))
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    document = spec.to_dict()
+    # A rule across fields (one required when another has some value) is declared
+    # next to the fields, in the schema's ``Meta.openapi``.
+    for key, name in marshmallow.converter.refs.items():
+        extra = getattr(getattr(key[0], "Meta", None), "openapi", None)
+        if extra:
+            document["components"]["schemas"][name].update(extra)
+    return document
 
 
-def _describe(meta: dict, params: list, method: str) -> dict:
+def _describe(meta: dict, params: list, method: str, *, idempotent: bool = False) -> dict:
     problem_ref = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     op: dict = {"summary": meta["summary"], "tags": list(meta["tags"]),
                 "parameters": list(params), "responses": {}}
+    if meta.get("description"):
+        op["description"] = meta["description"]
     if meta["query"] is not None:
         op["parameters"].append({"in": "query", "schema": meta["query"]})
     query_fields = meta["query"]._declared_fields if meta["query"] is not None else {}
@@ -410,11 +446,34 @@ def _describe(meta: dict, params: list, method: str) -> dict:
             if maximum:
                 schema["maximum"] = maximum
             op["parameters"].append({"name": name, "in": "query", "schema": schema})
+    codes = set(meta["errors"])
+    if meta.get("if_match"):
+        required = meta["if_match"] == "required"
+        op["parameters"].append({
+            "name": "If-Match", "in": "header", "required": required,
+            "description": "The ETag you last read of this record: " + (
+                "without it the change is refused (428), " if required else
+                "optional here; when sent, ") + "a stale one is refused (412).",
+            "schema": {"type": "string", "minLength": 1}})
+        codes.add(412)
+        if required:
+            codes.add(428)
+    if idempotent:
+        op["parameters"].append({
+            "name": "Idempotency-Key", "in": "header", "required": False,
+            "description": "Makes the create safe to retry: a retry with the same key and "
+                           "body gets the first response back (with Idempotent-Replayed: "
+                           "true) and creates nothing; the same key with another body is "
+                           "refused (422). 8 to 200 letters, digits or - _ : . "
+                           "(a UUID will do).",
+            "schema": {"type": "string", "pattern": _KEY_PATTERN.pattern,
+                       "minLength": 8, "maxLength": 200}})
+        codes.add(422)
     for header in meta["headers"]:
         op["parameters"].append({"name": header, "in": "header", "required": False,
                                  "schema": {"type": "string"}})
     if meta["body"] is not None:
-        op["requestBody"] = {"required": True,
+        op["requestBody"] = {"required": meta.get("body_required", True),
                              "content": {"application/json": {"schema": meta["body"]}}}
     if meta["response"] is not None:
         schema = meta["response"]
@@ -428,7 +487,6 @@ def _describe(meta: dict, params: list, method: str) -> dict:
             "description": meta["summary"], "content": {"application/json": {"schema": schema}}}
     else:
         op["responses"][str(meta["status"])] = {"description": meta["summary"]}
-    codes = set(meta["errors"])
     if meta["body"] is not None or meta["query"] is not None or meta["paged"]:
         codes.add(422)
     if not meta["public"]:

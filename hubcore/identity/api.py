@@ -215,7 +215,7 @@ def get_organisation(organisation_id: int):
 @identity_api.patch("/organisations/<int:organisation_id>")
 @operation(summary="Change an organisation (send If-Match)", tags=TAGS,
            body=OrganisationUpdateSchema, response=OrganisationSchema,
-           errors=(404, 409, 412, 428), headers=("If-Match",))
+           errors=(404, 409), if_match="required")
 def update_organisation(organisation_id: int):
     require(current_user, "organisations.manage")
     organisation = accounts.get_organisation(organisation_id)
@@ -269,8 +269,7 @@ def _person_response(person: Person, status: int = 200, **headers):
 @identity_api.post("/people")
 @idempotent
 @operation(summary="Record a person (resident) a case is about", tags=TAGS,
-           body=PersonCreateSchema, response=PersonSchema, status=201,
-           headers=("Idempotency-Key",))
+           body=PersonCreateSchema, response=PersonSchema, status=201)
 def create_person():
     me = _me()
     require(me, "people.write")
@@ -319,8 +318,8 @@ def get_person(person_id: int):
 
 @identity_api.patch("/people/<int:person_id>")
 @operation(summary="Change a person's details (send If-Match)", tags=TAGS,
-           body=PersonSchema, response=PersonSchema, errors=(404, 412, 428),
-           headers=("If-Match",))
+           body=PersonSchema, response=PersonSchema, errors=(404,),
+           if_match="required")
 def update_person(person_id: int):
     person = _person_in_scope(person_id, "people.write")
     check_if_match(etag_for("person", person.id, person.version))
@@ -333,8 +332,8 @@ def update_person(person_id: int):
 
 @identity_api.post("/people/<int:person_id>/merge")
 @operation(summary="Merge another record of the same person into this one (send If-Match)",
-           tags=TAGS, body=PersonMergeSchema, response=PersonSchema, errors=(404, 409, 412, 428),
-           headers=("If-Match",))
+           tags=TAGS, body=PersonMergeSchema, response=PersonSchema, errors=(404, 409),
+           if_match="required")
 def merge_person(person_id: int):
     survivor = _person_in_scope(person_id, "people.write")
     check_if_match(etag_for("person", survivor.id, survivor.version))

@@ -114,7 +114,13 @@ _SUBMIT_IN, _RECEIPT_OUT = HelpRequestSubmitIn(), HelpRequestReceiptOut()
 @public_limit()
 @operation(summary="Ask for help (public: no account needed)", tags=TAGS, body=HelpRequestSubmitIn,
            response=HelpRequestReceiptOut, status=201, public=True, errors=(403, 429),
-           headers=("Idempotency-Key",))
+           description=(
+               "The answer is a receipt: the request's reference (e.g. BOL-7K3Q), which the "
+               "resident quotes to the hub, the hub's contact details and what happens next. "
+               "A caller without a token gets no id and no Location, and cannot read the "
+               "request back: it holds a resident's personal details, and only the hub, "
+               "which can confirm who is asking, may show them. A signed-in caller who may "
+               "read the request also gets its id and a Location to read it by."))
 @idempotent
 def submit():
     data = load(_SUBMIT_IN)
@@ -163,7 +169,7 @@ def get_one(request_id: int):
 @help_requests_api.patch("/<int:request_id>")
 @operation(summary="Change a help request: needs, priority (with reason), escalation, "
                    "overflow (send If-Match)", tags=TAGS, body=HelpRequestPatch,
-           response=HelpRequestOut, errors=(404, 409, 412, 428), headers=("If-Match",))
+           response=HelpRequestOut, errors=(404, 409), if_match="required")
 def patch_one(request_id: int):
     found = request_in_scope(request_id, WRITE)
     check_if_match(_etag(found))
@@ -177,8 +183,8 @@ def patch_one(request_id: int):
 
 @help_requests_api.post("/<int:request_id>/transitions")
 @operation(summary="Move a help request along its lifecycle (send If-Match)", tags=TAGS,
-           body=HelpRequestTransitionIn, response=HelpRequestOut, errors=(404, 409, 412, 428),
-           headers=("If-Match",))
+           body=HelpRequestTransitionIn, response=HelpRequestOut, errors=(404, 409),
+           if_match="required")
 def post_transition(request_id: int):
     found = request_in_scope(request_id, WRITE)
     check_if_match(_etag(found))
@@ -201,8 +207,8 @@ def get_history(request_id: int):
 
 @help_requests_api.post("/<int:request_id>/duplicate/confirm")
 @operation(summary="Confirm a flagged duplicate: merge it into the original and close it "
-                   "(send If-Match)", tags=TAGS, body=DuplicateConfirmIn, response=HelpRequestOut,
-           errors=(404, 409, 412, 428), headers=("If-Match",))
+                   "(send If-Match)", tags=TAGS, body=DuplicateConfirmIn, body_required=False,
+           response=HelpRequestOut, errors=(404, 409), if_match="required")
 def confirm_duplicate(request_id: int):
     found = request_in_scope(request_id, WRITE)
     check_if_match(_etag(found))
@@ -217,8 +223,8 @@ def confirm_duplicate(request_id: int):
 
 @help_requests_api.post("/<int:request_id>/duplicate/dismiss")
 @operation(summary="Dismiss a duplicate flag: both requests stay (send If-Match)", tags=TAGS,
-           body=DuplicateDismissIn, response=HelpRequestOut, errors=(404, 409, 412, 428),
-           headers=("If-Match",))
+           body=DuplicateDismissIn, body_required=False, response=HelpRequestOut,
+           errors=(404, 409), if_match="required")
 def dismiss_duplicate(request_id: int):
     found = request_in_scope(request_id, WRITE)
     check_if_match(_etag(found))
@@ -230,8 +236,8 @@ def dismiss_duplicate(request_id: int):
 
 @help_requests_api.post("/<int:request_id>/outcome")
 @operation(summary="Record whether a finished request's need was met (send If-Match)",
-           tags=TAGS, body=OutcomeIn, response=HelpRequestOut, errors=(404, 409, 412, 428),
-           headers=("If-Match",))
+           tags=TAGS, body=OutcomeIn, response=HelpRequestOut, errors=(404, 409),
+           if_match="required")
 def record_outcome(request_id: int):
     found = request_in_scope(request_id, WRITE)
     check_if_match(_etag(found))
@@ -244,7 +250,7 @@ def record_outcome(request_id: int):
 @help_requests_api.post("/<int:request_id>/given-details")
 @operation(summary="Apply the details given with a request to the person's record, or keep "
                    "the record (send If-Match)", tags=TAGS, body=GivenDetailsDecisionIn,
-           response=HelpRequestOut, errors=(403, 404, 409, 412, 428), headers=("If-Match",))
+           response=HelpRequestOut, errors=(403, 404, 409), if_match="required")
 def settle_given_details(request_id: int):
     found = request_in_scope(request_id, WRITE)
     check_if_match(_etag(found))

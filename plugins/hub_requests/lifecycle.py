@@ -1,7 +1,9 @@
 """A request's life: status transitions, edits, escalation, duplicates, notes and calls.
 
-new → triaged → matched → assigned → in_progress → completed; or closed
-(resolved elsewhere, with a reason) or cancelled. Anything else is refused
+new → triaged → assigned → completed, as the offer flow walks it (a helper
+accepts, reports it done, or gives it back to triaged); ``matched`` and
+``in_progress`` are set only by hand. Or closed (resolved elsewhere, with a
+reason) or cancelled. Anything else is refused
 with ``Conflict`` (409). Every change is written to the status history and
 the audit log; the ``version`` column makes a concurrent edit fail with 412
 instead of overwriting someone else's change. Plain functions: flush, never

@@ -61,12 +61,16 @@ class HelpRequestHubContactOut(ma.Schema):
 class HelpRequestReceiptOut(ma.Schema):
     """What the person (or the client acting for them) is told on submitting."""
 
-    reference = fields.String()
+    reference = fields.String(metadata={
+        "description": "What the resident quotes to the hub, e.g. BOL-7K3Q: random, not "
+                       "a sequence."})
     status = fields.String()
     district = fields.String()
     hub = fields.Nested(HelpRequestHubContactOut)
     next_steps = fields.String()
-    id = fields.Integer(metadata={"description": "Only for a signed-in coordinator."})
+    id = fields.Integer(metadata={
+        "description": "Only for a signed-in caller who may read the request (a "
+                       "coordinator of its district); an anonymous caller gets none."})
 
 
 class HelpRequestPersonOut(ma.Schema):

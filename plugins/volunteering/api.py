@@ -84,8 +84,7 @@ def _volunteer_response(volunteer, status: int = 200, headers: dict | None = Non
 @operation(summary="Sign up to volunteer (no account needed). The answer is the same "
                    "whether or not the details are already signed up; a message goes to "
                    "the email (or phone) given", tags=TAGS, body=SignUpIn,
-           response=SignUpOut, status=202, public=True, errors=(429,),
-           headers=("Idempotency-Key",))
+           response=SignUpOut, status=202, public=True, errors=(429,))
 @public_limit()
 @idempotent
 def sign_up():
@@ -125,7 +124,7 @@ def get_volunteer(volunteer_id: int):
 
 @volunteering_api.patch("/volunteers/<int:volunteer_id>")
 @operation(summary="Change a volunteer's details", tags=TAGS, body=VolunteerPatch,
-           response=VolunteerOut, errors=(404, 409, 412, 428), headers=("If-Match",))
+           response=VolunteerOut, errors=(404, 409), if_match="required")
 def patch_volunteer(volunteer_id: int):
     volunteer = _volunteer_in_scope(volunteer_id, MANAGE)
     check_if_match(_etag(volunteer))
@@ -144,8 +143,7 @@ def patch_volunteer(volunteer_id: int):
 def _status_route(to: str):
     def view(volunteer_id: int):
         volunteer = _volunteer_in_scope(volunteer_id, MANAGE)
-        if request.headers.get("If-Match"):
-            check_if_match(_etag(volunteer))
+        check_if_match(_etag(volunteer))
         data = load(StatusIn(), request.get_json(silent=True) or {})
         vetting.change_status(volunteer, to, actor=current_user, reason=data["reason"])
         db.session.commit()
@@ -160,13 +158,14 @@ for _path, _to, _summary in (("activate", "active", "Activate a vetted volunteer
                              ("leave", "left", "Record that a volunteer has left")):
     volunteering_api.add_url_rule(
         f"/volunteers/<int:volunteer_id>/{_path}", methods=["POST"],
-        view_func=operation(summary=_summary, tags=TAGS, body=StatusIn, response=VolunteerOut,
-                            errors=(404, 409, 412))(_status_route(_to)))
+        view_func=operation(summary=_summary, tags=TAGS, body=StatusIn, body_required=False,
+                            response=VolunteerOut, errors=(404, 409),
+                            if_match="optional")(_status_route(_to)))
 
 
 @volunteering_api.post("/volunteers/<int:volunteer_id>/dbs")
 @operation(summary="Record a DBS check you have seen", tags=TAGS, body=DbsIn,
-           response=VolunteerOut, errors=(404, 412, 428), headers=("If-Match",))
+           response=VolunteerOut, errors=(404,), if_match="required")
 def verify_dbs(volunteer_id: int):
     volunteer = _volunteer_in_scope(volunteer_id, VERIFY)
     check_if_match(_etag(volunteer))

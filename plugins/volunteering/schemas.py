@@ -84,10 +84,27 @@ class StatusIn(ma.Schema):
 
 
 class DbsIn(ma.Schema):
+    """A DBS check seen: ``certificate_number`` and ``issue_date`` are required
+    for every level but ``none`` (which clears the record); ``vetting.verify_dbs``
+    enforces it, field by field."""
+
     level = fields.String(required=True, validate=validate.OneOf(DBS_LEVELS))
     certificate_number = fields.String(load_default=None, allow_none=True,
-                                       validate=validate.Length(max=20))
-    issue_date = fields.Date(load_default=None, allow_none=True)
+                                       validate=validate.Length(max=20), metadata={
+        "description": "The 12-digit certificate number (spaces are ignored). Required "
+                       "unless level is none."})
+    issue_date = fields.Date(load_default=None, allow_none=True, metadata={
+        "description": "The date on the certificate: not in the future, and not more than "
+                       "three years ago. Required unless level is none."})
+
+    class Meta:
+        # What the OpenAPI document adds to the fields: the rule above, as JSON Schema.
+        openapi = {"anyOf": [
+            {"properties": {"level": {"type": "string", "enum": ["none"]}}},
+            {"required": ["certificate_number", "issue_date"],
+             "properties": {"certificate_number": {"type": "string", "minLength": 12},
+                            "issue_date": {"type": "string", "format": "date"}}},
+        ]}
 
 
 class DbsReviewOut(ma.Schema):

@@ -16,7 +16,7 @@ example_api = Blueprint("example_api", __name__, url_prefix="/api/v1/example")
 
 @example_api.post("/notes")
 @operation(summary="Write a note for a district", tags=("example",), body=NoteIn,
-           response=NoteOut, status=201, errors=(404,), headers=("Idempotency-Key",))
+           response=NoteOut, status=201, errors=(404,))
 @idempotent
 def create_note():
     data = load(NoteIn())
