@@ -278,7 +278,7 @@ def queue_page():
 # -- One request ------------------------------------------------------------------------------
 
 
-@hub_requests.get("/hub-requests/<int:request_id>")
+@hub_requests.get("/hub-requests/<id:request_id>")
 @login_required
 def request_page(request_id: int):
     found = request_in_scope(request_id, READ)
@@ -388,7 +388,7 @@ def _int(value) -> int | None:
         return None
 
 
-@hub_requests.post("/hub-requests/<int:request_id>/transition")
+@hub_requests.post("/hub-requests/<id:request_id>/transition")
 @login_required
 def transition(request_id: int):
     def run(found, form):
@@ -398,7 +398,7 @@ def transition(request_id: int):
     return _act(request_id, "transition_form", TransitionForm(prefix="move"), run)
 
 
-@hub_requests.post("/hub-requests/<int:request_id>/priority")
+@hub_requests.post("/hub-requests/<id:request_id>/priority")
 @login_required
 def priority(request_id: int):
     def run(found, form):
@@ -408,7 +408,7 @@ def priority(request_id: int):
     return _act(request_id, "priority_form", PriorityForm(prefix="priority"), run)
 
 
-@hub_requests.post("/hub-requests/<int:request_id>/escalation")
+@hub_requests.post("/hub-requests/<id:request_id>/escalation")
 @login_required
 def escalation(request_id: int):
     def run(found, form):
@@ -419,7 +419,7 @@ def escalation(request_id: int):
     return _act(request_id, "escalation_form", EscalationForm(prefix="escalate"), run)
 
 
-@hub_requests.post("/hub-requests/<int:request_id>/notes")
+@hub_requests.post("/hub-requests/<id:request_id>/notes")
 @login_required
 def note(request_id: int):
     def run(found, form):
@@ -428,7 +428,7 @@ def note(request_id: int):
     return _act(request_id, "note_form", NoteForm(prefix="note"), run)
 
 
-@hub_requests.post("/hub-requests/<int:request_id>/calls")
+@hub_requests.post("/hub-requests/<id:request_id>/calls")
 @login_required
 def call(request_id: int):
     def run(found, form):
@@ -438,7 +438,7 @@ def call(request_id: int):
     return _act(request_id, "call_form", CallForm(prefix="call"), run)
 
 
-@hub_requests.post("/hub-requests/<int:request_id>/edit")
+@hub_requests.post("/hub-requests/<id:request_id>/edit")
 @login_required
 def change(request_id: int):
     def run(found, form):
@@ -452,7 +452,7 @@ def change(request_id: int):
     return _act(request_id, "change_form", ChangeRequestForm(prefix="edit"), run)
 
 
-@hub_requests.post("/hub-requests/<int:request_id>/overflow")
+@hub_requests.post("/hub-requests/<id:request_id>/overflow")
 @login_required
 def overflow(request_id: int):
     found = request_in_scope(request_id, WRITE)
@@ -467,7 +467,7 @@ def overflow(request_id: int):
     return _act(request_id, "overflow_form", _overflow_form(found), run)
 
 
-@hub_requests.post("/hub-requests/<int:request_id>/duplicate/<any(confirm, dismiss):decision>")
+@hub_requests.post("/hub-requests/<id:request_id>/duplicate/<any(confirm, dismiss):decision>")
 @login_required
 def duplicate(request_id: int, decision: str):
     def run(found, form):

@@ -195,7 +195,7 @@ def _can(permission: str, volunteer) -> bool:
     return can(current_user, permission, volunteer.district_code)
 
 
-@volunteering.get("/volunteering/volunteers/<int:volunteer_id>")
+@volunteering.get("/volunteering/volunteers/<id:volunteer_id>")
 @login_required
 def volunteer_detail(volunteer_id: int):
     volunteer = vetting.get_volunteer(volunteer_id)
@@ -207,7 +207,7 @@ ACTIONS = {"activate": "active", "pause": "paused", "leave": "left"}
 DONE = {"active": "is now active", "paused": "is paused", "left": "has been recorded as left"}
 
 
-@volunteering.post("/volunteering/volunteers/<int:volunteer_id>/<any(activate, pause, leave):action>")
+@volunteering.post("/volunteering/volunteers/<id:volunteer_id>/<any(activate, pause, leave):action>")
 @login_required
 def change_status(volunteer_id: int, action: str):
     volunteer = vetting.get_volunteer(volunteer_id)
@@ -227,7 +227,7 @@ def change_status(volunteer_id: int, action: str):
     return redirect(url_for("volunteering.volunteer_detail", volunteer_id=volunteer_id))
 
 
-@volunteering.post("/volunteering/volunteers/<int:volunteer_id>/dbs")
+@volunteering.post("/volunteering/volunteers/<id:volunteer_id>/dbs")
 @login_required
 def verify_dbs(volunteer_id: int):
     volunteer = vetting.get_volunteer(volunteer_id)
@@ -342,7 +342,7 @@ def _needs_text(task: dict) -> str:
     return ", ".join(n.replace("_", " ") for n in task.get("needs", ())).capitalize()
 
 
-@volunteering.post("/volunteering/my-tasks/offers/<int:offer_id>/<any(accept, decline):answer>")
+@volunteering.post("/volunteering/my-tasks/offers/<id:offer_id>/<any(accept, decline):answer>")
 @login_required
 def answer_offer(offer_id: int, answer: str):
     offer = offers.get_offer(offer_id)
@@ -364,7 +364,7 @@ def answer_offer(offer_id: int, answer: str):
     return redirect(url_for("volunteering.my_tasks"))
 
 
-@volunteering.post("/volunteering/my-tasks/<int:assignment_id>/complete")
+@volunteering.post("/volunteering/my-tasks/<id:assignment_id>/complete")
 @login_required
 def complete_task(assignment_id: int):
     mine = _mine()
@@ -387,7 +387,7 @@ def complete_task(assignment_id: int):
     return _my_tasks_page(mine, hours_forms={assignment_id: form}, status=422)
 
 
-@volunteering.post("/volunteering/my-tasks/<int:assignment_id>/release")
+@volunteering.post("/volunteering/my-tasks/<id:assignment_id>/release")
 @login_required
 def release_task(assignment_id: int):
     mine = _mine()
