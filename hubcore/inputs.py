@@ -99,21 +99,20 @@ def check_text(value: str, field: str, rule: str = SINGLE_LINE) -> str:
     return value
 
 
-def check_single_line(values: dict, names) -> None:
-    """Refuse at once every field of ``names`` in ``values`` that is not single-line text.
+def text_problems(values: dict, single_line=(), multiline=()) -> dict[str, list[str]]:
+    """Field name → messages for the text in ``values`` that ``text_problem`` refuses.
 
-    For domain functions that take text straight from callers (intake, sign-up,
-    people): the same rule the API schemas and the forms apply.
+    For domain functions that take text straight from callers (people, intake,
+    sign-up, imports): the same rule the API schemas and the forms apply.
     """
-    problems = {}
-    for name in names:
-        value = values.get(name)
-        if isinstance(value, str):
-            problem = text_problem(value, SINGLE_LINE)
+    problems: dict[str, list[str]] = {}
+    for names, rule in ((single_line, SINGLE_LINE), (multiline, MULTILINE)):
+        for name in names:
+            value = values.get(name)
+            problem = isinstance(value, str) and text_problem(value, rule)
             if problem:
                 problems[name] = [problem]
-    if problems:
-        raise InvalidInput("Some of the text cannot be accepted.", fields=problems)
+    return problems
 
 
 def tidy_postcode(value):
@@ -262,21 +261,31 @@ class HubcoreJSONProvider(DefaultJSONProvider):
 
 
 def check_json_value(value) -> None:
-    """Depth, surrogates and control characters of a parsed JSON value (no recursion)."""
-    stack = [(value, 1)]
+    """Depth, surrogates and control characters of a parsed JSON value (no recursion).
+
+    A bad string is reported under the top-level member it is in (``_body``
+    when the body is not an object), as a schema's field error would be.
+    """
+    stack = [(value, 1, "_body")]
     while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
+        item, depth, member = stack.pop()
+        if isinstance(item, dict):
             if depth > MAX_JSON_DEPTH:
                 raise _too_deep()
-            children = (*item.keys(), *item.values()) if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
+            for key, child in item.items():
+                where = _printable(key) if depth == 1 else member
+                stack.append((key, depth + 1, where))
+                stack.append((child, depth + 1, where))
+        elif isinstance(item, list):
+            if depth > MAX_JSON_DEPTH:
+                raise _too_deep()
+            stack.extend((child, depth + 1, member) for child in item)
         elif isinstance(item, str) and _NEVER.search(item):
             raise InvalidInput(
                 "The JSON body holds characters that cannot be stored: control characters "
                 "or a lone surrogate (\\ud800-\\udfff not in a pair).",
                 code="invalid-characters",
-                fields={"_body": ["Remove the control characters and unpaired surrogates."]})
+                fields={member: ["Remove the control characters: they cannot be stored."]})
 
 
 def _too_deep() -> InvalidInput:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import phonenumbers
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
@@ -24,6 +23,7 @@ from wtforms import (
 )
 from wtforms.fields.choices import SelectChoice
 
+from hubcore import inputs
 from hubcore.db import db, utcnow
 from hubcore.districts import packs
 from hubcore.errors import HubcoreError, InvalidInput
@@ -34,7 +34,7 @@ from hubcore.identity.permissions import (
     require,
     require_record,
 )
-from hubcore.web.forms import show_domain_errors
+from hubcore.web.forms import Form, show_domain_errors
 from hubcore.web.security import public_limit
 
 from . import actions, candidates, intake, lifecycle, queue, services, triage
@@ -75,7 +75,7 @@ RECURRENCE_CHOICES = {"none": "No, just once", "weekly": "Every week",
                       "fortnightly": "Every two weeks"}
 
 
-class AskForHelpForm(FlaskForm):
+class AskForHelpForm(Form):
     """What a resident tells us; every rule is checked by ``intake.submit_request``."""
 
     given_name = StringField("First name")
@@ -84,7 +84,8 @@ class AskForHelpForm(FlaskForm):
                                                  "Give a phone number or an email address.")
     email = EmailField("Email address", description="Optional if you gave a phone number.")
     postcode = StringField("Postcode", description="For example, BL1 1AA. It tells us which "
-                                                   "community hub can help you.")
+                                                   "community hub can help you.",
+                           filters=[inputs.tidy_postcode])
     address = StringField("Address (optional)")
     needs = SelectMultipleField("What do you need help with?", choices=_options(NEEDS),
                                 description="Select all that apply.", validate_choice=False)
@@ -111,7 +112,7 @@ class PhoneIntakeForm(AskForHelpForm):
                            "that help")
 
 
-class VersionedForm(FlaskForm):
+class VersionedForm(Form):
     version = HiddenField()
 
 
@@ -131,11 +132,11 @@ class EscalationForm(VersionedForm):
     escalation_reason = StringField("Why does this need a senior coordinator?")
 
 
-class NoteForm(FlaskForm):
+class NoteForm(Form):
     body = TextAreaField("Case note")
 
 
-class CallForm(FlaskForm):
+class CallForm(Form):
     outcome = RadioField("How did the call go?", choices=_options(CALL_OUTCOMES),
                          validate_choice=False)
     notes = TextAreaField("Notes (optional)")

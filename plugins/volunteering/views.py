@@ -19,7 +19,6 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -35,12 +34,13 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from hubcore import inputs
 from hubcore.api import load
 from hubcore.db import LONDON, db, utcnow
 from hubcore.districts import packs
 from hubcore.errors import Conflict, HubcoreError, InvalidInput
 from hubcore.identity.permissions import can, districts_for, require, require_record
-from hubcore.web.forms import show_domain_errors
+from hubcore.web.forms import Form, show_domain_errors
 from hubcore.web.security import public_limit
 
 from . import hours, matching, offers, signup, vetting
@@ -64,7 +64,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class SignUpForm(FlaskForm):
+class SignUpForm(Form):
     given_name = StringField("First name", validators=[
         InputRequired("Enter your first name."), Length(max=100)])
     family_name = StringField("Last name", validators=[Length(max=100)])
@@ -74,6 +74,7 @@ class SignUpForm(FlaskForm):
     phone = TelField("Phone number", validators=[Optional(), Length(max=40)])
     postcode = StringField("Postcode", validators=[InputRequired("Enter your postcode."),
                                                    Length(max=10)],
+                           filters=[inputs.tidy_postcode],
                            description="Your postcode tells us which district's team "
                                        "will contact you.")
     skills = MultiCheckboxField("How can you help?",
@@ -94,11 +95,11 @@ class SignUpForm(FlaskForm):
                            "can contact me and offer me tasks")
 
 
-class StatusForm(FlaskForm):
+class StatusForm(Form):
     reason = StringField("Reason (optional)", validators=[Length(max=500)])
 
 
-class DbsForm(FlaskForm):
+class DbsForm(Form):
     level = SelectField("DBS check level", choices=[
         SelectChoice("none", "None"), SelectChoice("basic", "Basic"),
         SelectChoice("enhanced", "Enhanced, with the adults' barred list")])
@@ -108,13 +109,13 @@ class DbsForm(FlaskForm):
                            description="As printed on the certificate, for example 2025-03-27.")
 
 
-class HoursForm(FlaskForm):
+class HoursForm(Form):
     hours = DecimalField("Hours spent", places=2, validators=[
         InputRequired("Enter the hours you spent."),
         NumberRange(0.1, 24, "Enter the hours spent, from 0.1 to 24.")])
 
 
-class ReleaseForm(FlaskForm):
+class ReleaseForm(Form):
     reason = TextAreaField("Why are you giving this task back?", validators=[
         InputRequired("Say why you are giving the task back."), Length(max=500)])
 
