@@ -235,7 +235,7 @@ def test_consent_given_in_the_future_is_refused(as_role, db):
 def test_a_spaced_out_postcode_is_tidied_before_its_length_is_checked(as_role):
     actor = as_role("coordinator", BOLTON)
     response = actor.client.post("/api/v1/people", json={
-        "given_name": "Ann", "postcode": "  bL1      4aB  "})
+        "given_name": "Ann", "postcode": "  bL1         4aB    "})  # 22 characters
     assert response.status_code == 201, response.json
     assert response.json["postcode"] == "BL1 4AB"
 
