@@ -24,6 +24,7 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.exceptions import HTTPException
 
+from hubcore import inputs
 from hubcore.db import UTCDateTime, db, utcnow
 from hubcore.errors import (
     HubcoreError,
@@ -34,6 +35,9 @@ from hubcore.errors import (
 
 PROBLEM_JSON = "application/problem+json"
 MAX_PER_PAGE = 200
+# OFFSET must fit the databases' integers: 10 million pages of 200 is far past
+# any real list, and still 2 * 10**9 rows, under 2**31.
+MAX_PAGE = 10_000_000
 
 
 # -- Errors ------------------------------------------------------------------
@@ -126,7 +130,13 @@ def _flatten(messages) -> list[str]:
 
 
 def load(schema: ma.Schema, data=None, *, partial: bool = False) -> dict:
-    """Validate the request body (or ``data``) with ``schema``; 422 on failure."""
+    """Validate the request body (or ``data``) with ``schema``; 422 on failure.
+
+    Besides the schema's own rules, ``inputs.check_schema_input`` refuses
+    control characters (and, in single-line fields, line breaks and invisible
+    format characters) and whole numbers too large for the database, so no
+    schema has to remember to.
+    """
     if data is None:
         if not request.is_json:
             raise InvalidInput("Send a JSON body with Content-Type: application/json.",
@@ -135,6 +145,9 @@ def load(schema: ma.Schema, data=None, *, partial: bool = False) -> dict:
         if not isinstance(data, dict):
             raise InvalidInput("The request body must be a JSON object.",
                                fields={"_body": ["A JSON object is required."]})
+    problems = inputs.check_schema_input(schema, data)
+    if problems:
+        raise InvalidInput("Check the highlighted fields and try again.", fields=problems)
     try:
         return schema.load(data, partial=partial)
     except ma.ValidationError as exc:
@@ -156,7 +169,7 @@ def json_response(body, status: int = 200, *, etag: str | None = None,
 
 
 class PageArgs(ma.Schema):
-    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1))
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=MAX_PAGE))
     per_page = ma.fields.Integer(
         load_default=50, validate=ma.validate.Range(min=1, max=MAX_PER_PAGE)
     )
@@ -381,6 +394,7 @@ def operation(*, summary: str, tags: tuple[str, ...] = (), body: type[ma.Schema]
 
 _CONVERTER = re.compile(r"<(?:(?P<conv>[a-z]+):)?(?P<name>\w+)>")
 _PARAM_TYPES = {"int": {"type": "integer"}, "string": {"type": "string"},
+                "id": {"type": "integer", "minimum": 1, "maximum": inputs.MAX_ID},
                 "uuid": {"type": "string", "format": "uuid"}, None: {"type": "string"}}
 
 
@@ -441,7 +455,7 @@ def _describe(meta: dict, params: list, method: str, *, idempotent: bool = False
         op["parameters"].append({"in": "query", "schema": meta["query"]})
     query_fields = meta["query"]._declared_fields if meta["query"] is not None else {}
     if meta["paged"] and "page" not in query_fields:
-        for name, minimum, maximum in (("page", 1, None), ("per_page", 1, MAX_PER_PAGE)):
+        for name, minimum, maximum in (("page", 1, MAX_PAGE), ("per_page", 1, MAX_PER_PAGE)):
             schema = {"type": "integer", "minimum": minimum}
             if maximum:
                 schema["maximum"] = maximum

@@ -12,7 +12,7 @@ from flask import Flask
 from flask_migrate import Migrate
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from hubcore import api, jobs, schema_migrations
+from hubcore import api, inputs, jobs, schema_migrations
 from hubcore.config import Settings
 from hubcore.db import db
 from hubcore.identity import auth, permissions
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, *, extra_plugins: tuple[object,
     app = Flask("hubcore", instance_relative_config=False,
                 template_folder="web/templates", static_folder="web/static")
     os.makedirs(app.instance_path, exist_ok=True)
+    inputs.init_app(app)  # before any blueprint: routes use its ``id`` converter
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.resolved_database_url(app.instance_path),

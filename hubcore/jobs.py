@@ -34,7 +34,7 @@ from redis.retry import Retry as RedisRetry
 from rq import Queue, Retry, Worker
 from rq.cron import CronScheduler
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import Job
+from rq.job import JOB_ID_PATTERN, Job
 from rq.registry import FailedJobRegistry
 
 from hubcore import audit
@@ -326,6 +326,8 @@ def failed_jobs(limit: int = 200) -> list[FailedJob]:
 
 def requeue_failed(job_id: str) -> Job:
     """Put a failed job back on the queue (in synchronous mode: run it again now)."""
+    if not JOB_ID_PATTERN.fullmatch(job_id):  # rq raises ValueError on such an id
+        raise NotFound("No failed job has that id.")
     jq = job_queue()
     registry = FailedJobRegistry(queue=jq.queue)
     try:

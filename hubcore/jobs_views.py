@@ -85,7 +85,7 @@ def list_failed_messages():
     return json_response(FailedMessageSchema(many=True).dump(notify.failed_messages()))
 
 
-@jobs_api.post("/outbox/<int:message_id>/resend")
+@jobs_api.post("/outbox/<id:message_id>/resend")
 @operation(summary="Put a message that could not be sent back in the outbox", tags=TAGS,
            response=ResentSchema, errors=(404, 409))
 def resend_message(message_id: int):
@@ -128,7 +128,7 @@ def requeue_failed_job(job_id: str):
     return redirect(url_for("web.jobs"))
 
 
-@web.post("/jobs/outbox/<int:message_id>/resend")
+@web.post("/jobs/outbox/<id:message_id>/resend")
 @login_required
 def resend_failed_message(message_id: int):
     require(current_user, "jobs.manage")

@@ -513,8 +513,7 @@ def create_organisation(*, name: str, kind: str, districts: list[str],
         sa.select(Organisation.id).where(Organisation.name == name.strip())
     ).first()
     if exists:
-        raise Conflict("An organisation with this name already exists.",
-                       code="organisation-exists")
+        raise _name_taken()
     organisation = Organisation(
         name=name.strip(), kind=kind, contact_email=contact_email, contact_phone=contact_phone,
         districts=[OrganisationDistrict(district_code=code) for code in sorted(set(districts))],
@@ -528,6 +527,17 @@ def create_organisation(*, name: str, kind: str, districts: list[str],
 
 def update_organisation(organisation: Organisation, changes: dict, *,
                         actor: Account | None = None) -> Organisation:
+    """Change an organisation; a name another organisation has is a Conflict (409)."""
+    if "name" in changes:
+        name = (changes["name"] or "").strip()
+        if not name:
+            raise InvalidInput("Check the organisation's details.",
+                               fields={"name": ["Enter the organisation's name."]})
+        taken = db.session.execute(sa.select(Organisation.id).where(
+            Organisation.name == name, Organisation.id != organisation.id)).first()
+        if taken:
+            raise _name_taken()
+        changes = {**changes, "name": name}
     if "districts" in changes:
         unknown = [code for code in changes["districts"] if packs.district(code) is None]
         if unknown:
@@ -541,10 +551,17 @@ def update_organisation(organisation: Organisation, changes: dict, *,
     for attr in ("name", "contact_email", "contact_phone"):
         if attr in changes:
             setattr(organisation, attr, changes[attr])
-    db.session.flush()
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:  # renamed at the same moment to the same name
+        raise _name_taken() from None
     audit.record("organisation.updated", "organisation", organisation.id, actor=actor,
                  summary={"fields": sorted(changes)})
     return organisation
+
+
+def _name_taken() -> Conflict:
+    return Conflict("An organisation with this name already exists.", code="organisation-exists")
 
 
 def add_membership(account: Account, organisation: Organisation, role: str, *,

@@ -89,7 +89,7 @@ def revoke_current_token():
     return "", 204
 
 
-@identity_api.delete("/tokens/<int:token_id>")
+@identity_api.delete("/tokens/<id:token_id>")
 @operation(summary="Revoke one of your tokens", tags=TAGS, status=204, errors=(404,))
 def revoke_token(token_id: int):
     accounts.revoke_token(_me(), token_id)
@@ -125,7 +125,7 @@ def create_account():
                          headers={"Location": url_for(".get_account", account_id=account.id)})
 
 
-@identity_api.get("/accounts/<int:account_id>")
+@identity_api.get("/accounts/<id:account_id>")
 @operation(summary="Read an account", tags=TAGS, response=AccountSchema, errors=(404,))
 def get_account(account_id: int):
     me = _me()
@@ -138,7 +138,7 @@ def get_account(account_id: int):
                          etag=etag_for("account", account.id, account.version))
 
 
-@identity_api.post("/accounts/<int:account_id>/invite")
+@identity_api.post("/accounts/<id:account_id>/invite")
 @operation(summary="Email an account without a password a new link to set one", tags=TAGS,
            response=InvitationSchema, status=202, errors=(404, 409))
 def invite_account(account_id: int):
@@ -163,14 +163,14 @@ def _switch(account_id: int, active: bool):
                          etag=etag_for("account", account.id, account.version))
 
 
-@identity_api.post("/accounts/<int:account_id>/disable")
+@identity_api.post("/accounts/<id:account_id>/disable")
 @operation(summary="Switch an account off: its sessions and tokens stop working at once",
            tags=TAGS, response=AccountSchema, errors=(404, 409))
 def disable_account(account_id: int):
     return _switch(account_id, False)
 
 
-@identity_api.post("/accounts/<int:account_id>/enable")
+@identity_api.post("/accounts/<id:account_id>/enable")
 @operation(summary="Switch an account on again (it signs in afresh)", tags=TAGS,
            response=AccountSchema, errors=(404,))
 def enable_account(account_id: int):
@@ -202,7 +202,7 @@ def create_organisation():
         headers={"Location": url_for(".get_organisation", organisation_id=organisation.id)})
 
 
-@identity_api.get("/organisations/<int:organisation_id>")
+@identity_api.get("/organisations/<id:organisation_id>")
 @operation(summary="Read an organisation", tags=TAGS, response=OrganisationSchema,
            errors=(404,))
 def get_organisation(organisation_id: int):
@@ -212,7 +212,7 @@ def get_organisation(organisation_id: int):
                          etag=etag_for("organisation", organisation.id, organisation.version))
 
 
-@identity_api.patch("/organisations/<int:organisation_id>")
+@identity_api.patch("/organisations/<id:organisation_id>")
 @operation(summary="Change an organisation (send If-Match)", tags=TAGS,
            body=OrganisationUpdateSchema, response=OrganisationSchema,
            errors=(404, 409), if_match="required")
@@ -229,7 +229,7 @@ def update_organisation(organisation_id: int):
                          etag=etag_for("organisation", organisation.id, organisation.version))
 
 
-@identity_api.post("/organisations/<int:organisation_id>/members")
+@identity_api.post("/organisations/<id:organisation_id>/members")
 @operation(summary="Give an account a role through an organisation", tags=TAGS,
            body=MemberAddSchema, response=AccountSchema, status=201, errors=(404,))
 def add_member(organisation_id: int):
@@ -310,13 +310,13 @@ def list_people():
     return json_response(page.body(PersonSchema(many=True).dump(page.items)))
 
 
-@identity_api.get("/people/<int:person_id>")
+@identity_api.get("/people/<id:person_id>")
 @operation(summary="Read a person", tags=TAGS, response=PersonSchema, errors=(404,))
 def get_person(person_id: int):
     return _person_response(_person_in_scope(person_id, "people.read"))
 
 
-@identity_api.patch("/people/<int:person_id>")
+@identity_api.patch("/people/<id:person_id>")
 @operation(summary="Change a person's details (send If-Match)", tags=TAGS,
            body=PersonSchema, response=PersonSchema, errors=(404,),
            if_match="required")
@@ -330,7 +330,7 @@ def update_person(person_id: int):
     return _person_response(person)
 
 
-@identity_api.post("/people/<int:person_id>/merge")
+@identity_api.post("/people/<id:person_id>/merge")
 @operation(summary="Merge another record of the same person into this one (send If-Match)",
            tags=TAGS, body=PersonMergeSchema, response=PersonSchema, errors=(404, 409),
            if_match="required")
@@ -347,7 +347,7 @@ def merge_person(person_id: int):
     return _person_response(survivor)
 
 
-@identity_api.post("/people/<int:person_id>/consents")
+@identity_api.post("/people/<id:person_id>/consents")
 @operation(summary="Record consent given by the person", tags=TAGS, body=ConsentSchema,
            response=ConsentSchema, status=201, errors=(404,))
 def record_consent(person_id: int):
@@ -358,7 +358,7 @@ def record_consent(person_id: int):
     return json_response(ConsentSchema().dump(consent), 201)
 
 
-@identity_api.post("/people/<int:person_id>/consents/<int:consent_id>/withdraw")
+@identity_api.post("/people/<id:person_id>/consents/<id:consent_id>/withdraw")
 @operation(summary="Withdraw a consent (kept, marked withdrawn)", tags=TAGS,
            response=ConsentSchema, errors=(404,))
 def withdraw_consent(person_id: int, consent_id: int):
@@ -368,7 +368,7 @@ def withdraw_consent(person_id: int, consent_id: int):
     return json_response(ConsentSchema().dump(consent))
 
 
-@identity_api.get("/people/<int:person_id>/export")
+@identity_api.get("/people/<id:person_id>/export")
 @operation(summary="Subject access export: everything held on the person", tags=TAGS,
            errors=(404,))
 def export_person(person_id: int):
@@ -379,7 +379,7 @@ def export_person(person_id: int):
         "Content-Disposition": f'attachment; filename="person-{person.id}.json"'})
 
 
-@identity_api.delete("/people/<int:person_id>")
+@identity_api.delete("/people/<id:person_id>")
 @operation(summary="Erase the person's personal data (audit chain kept)", tags=TAGS,
            status=200, errors=(404,))
 def erase_person(person_id: int):

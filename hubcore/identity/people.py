@@ -15,7 +15,7 @@ import phonenumbers
 import sqlalchemy as sa
 from flask import current_app
 
-from hubcore import audit
+from hubcore import audit, inputs
 from hubcore.db import ANY_UNIQUE, db, insert_now, utcnow
 from hubcore.errors import Conflict, InvalidInput, NotFound
 from hubcore.identity.models import CONSENT_METHODS, Consent, Person
@@ -105,7 +105,7 @@ def _clean_details(details: dict, place=None) -> dict:
     from hubcore.districts import gazetteer
 
     clean: dict = {}
-    problems: dict[str, list[str]] = {}
+    problems = inputs.text_problems(details, ("given_name", "family_name"), ("address",))
     for key in ("given_name", "family_name", "address"):
         if key in details:
             value = (details[key] or "").strip()
@@ -353,7 +353,9 @@ def record_consent(person: Person, *, purpose: str, scope: str, method: str,
                    recorded_by=None, given_at: datetime | None = None,
                    expires_at: datetime | None = None) -> Consent:
     """Record what the person agreed to, how (online, or verbally to a named
-    coordinator) and when."""
+    coordinator) and when. A ``given_at`` later than now (and a few minutes of
+    clock drift) is refused: consent cannot be recorded before it is given."""
+    inputs.refuse_future(given_at, "given_at", now=utcnow())
     consent = new_consent(person, purpose=purpose, scope=scope, method=method,
                           recorded_by=recorded_by, given_at=given_at, expires_at=expires_at)
     person.consents.append(consent)

@@ -6,12 +6,13 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from hubcore.api import PageArgs
+from hubcore.inputs import FreeText, Id, Postcode, Secret
 from hubcore.identity.models import CONSENT_METHODS, ORGANISATION_KINDS
 
 
 class TokenRequestSchema(ma.Schema):
     email = fields.String(required=True, validate=validate.Length(min=3, max=254))
-    password = fields.String(required=True, load_only=True,
+    password = Secret(required=True, load_only=True,
                              validate=validate.Length(min=1, max=1024))
     name = fields.String(load_default="api", validate=validate.Length(min=1, max=100))
 
@@ -36,7 +37,7 @@ class AccountSchema(ma.Schema):
     id = fields.Integer(dump_only=True)
     email = fields.String(required=True, validate=validate.Length(min=3, max=254))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    password = fields.String(load_only=True, validate=validate.Length(min=12, max=1024))
+    password = Secret(load_only=True, validate=validate.Length(min=12, max=1024))
     is_admin = fields.Boolean(load_default=False)
     active = fields.Boolean(dump_only=True)
     memberships = fields.List(fields.Nested(MembershipSchema), dump_only=True)
@@ -53,7 +54,7 @@ class InvitationSchema(ma.Schema):
 
 
 class MemberAddSchema(ma.Schema):
-    account_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    account_id = Id(required=True)
     role = fields.String(required=True, validate=validate.Length(min=1, max=40))
 
 
@@ -91,8 +92,8 @@ class PersonSchema(ma.Schema):
     family_name = fields.String(load_default="", validate=validate.Length(max=100))
     phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
     email = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=254))
-    address = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=300))
-    postcode = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=16))
+    address = FreeText(load_default=None, allow_none=True, validate=validate.Length(max=300))
+    postcode = Postcode(load_default=None, allow_none=True, validate=validate.Length(max=16))
     district_code = fields.String(load_default=None, allow_none=True, data_key="district",
                                   validate=validate.Length(equal=9))
     date_of_birth = fields.Date(load_default=None, allow_none=True)

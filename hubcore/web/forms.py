@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
+from wtforms import (
+    EmailField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
+from hubcore import inputs
 from hubcore.errors import InvalidInput
 from hubcore.identity.passwords import ADVICE, MIN_PASSWORD_LENGTH
 
@@ -13,7 +22,42 @@ PASSWORD_HINT = (f"Use at least {MIN_PASSWORD_LENGTH} characters. {ADVICE} Commo
                  "and your name or email address, are not accepted.")
 
 
-class LoginForm(FlaskForm):
+class Form(FlaskForm):
+    """The base of every form, core and plugins: its text follows ``hubcore.inputs``.
+
+    A text field (``StringField``, and the choice fields) is one line: no
+    control characters, line breaks or invisible format characters; a
+    ``TextAreaField`` keeps newlines and tabs; a password may hold any
+    printable text. The same rule as the API's (``hubcore.api.load``).
+    """
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for field in self:
+            rule = _text_rule(field)
+            if rule is None:
+                continue
+            values = field.data if isinstance(field.data, (list, tuple)) else [field.data]
+            for value in values:
+                problem = isinstance(value, str) and inputs.text_problem(value, rule)
+                if problem:
+                    field.errors = [*field.errors, problem]
+                    valid = False
+                    break
+        return valid
+
+
+def _text_rule(field) -> str | None:
+    if isinstance(field, PasswordField):
+        return inputs.ANY_TEXT
+    if isinstance(field, TextAreaField):
+        return inputs.MULTILINE
+    if isinstance(field, (StringField, SelectField, SelectMultipleField, RadioField)):
+        return inputs.SINGLE_LINE
+    return None
+
+
+class LoginForm(Form):
     email = EmailField("Email address", validators=[
         DataRequired("Enter your email address."),
         Email("Enter an email address like name@example.org."),
@@ -22,7 +66,7 @@ class LoginForm(FlaskForm):
         DataRequired("Enter your password."), Length(max=1024)])
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     # The strength rules live in hubcore.identity.passwords; their messages
     # come back through show_domain_errors.
     current_password = PasswordField("Current password", validators=[
@@ -33,14 +77,14 @@ class ChangePasswordForm(FlaskForm):
         validators=[DataRequired("Enter a new password.")])
 
 
-class ForgottenPasswordForm(FlaskForm):
+class ForgottenPasswordForm(Form):
     email = EmailField("Email address", validators=[
         DataRequired("Enter your email address."),
         Email("Enter an email address like name@example.org."),
         Length(max=254)])
 
 
-class SetPasswordForm(FlaskForm):
+class SetPasswordForm(Form):
     new_password = PasswordField(
         "New password",
         description=PASSWORD_HINT,

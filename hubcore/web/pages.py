@@ -119,7 +119,7 @@ def change_password():
     return render_template("change_password.html", form=form), status
 
 
-@web.post("/account/tokens/<int:token_id>/revoke")
+@web.post("/account/tokens/<id:token_id>/revoke")
 @login_required
 def revoke_token(token_id: int):
     token = accounts.revoke_token(current_user._get_current_object(), token_id)

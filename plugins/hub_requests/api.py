@@ -160,13 +160,13 @@ def list_queue():
     return json_response(page.body([dump_request(r, now) for r in page.items]))
 
 
-@help_requests_api.get("/<int:request_id>")
+@help_requests_api.get("/<id:request_id>")
 @operation(summary="Read a help request", tags=TAGS, response=HelpRequestOut, errors=(404,))
 def get_one(request_id: int):
     return _response(request_in_scope(request_id, READ))
 
 
-@help_requests_api.patch("/<int:request_id>")
+@help_requests_api.patch("/<id:request_id>")
 @operation(summary="Change a help request: needs, priority (with reason), escalation, "
                    "overflow (send If-Match)", tags=TAGS, body=HelpRequestPatch,
            response=HelpRequestOut, errors=(404, 409), if_match="required")
@@ -181,7 +181,7 @@ def patch_one(request_id: int):
     return _response(found)
 
 
-@help_requests_api.post("/<int:request_id>/transitions")
+@help_requests_api.post("/<id:request_id>/transitions")
 @operation(summary="Move a help request along its lifecycle (send If-Match)", tags=TAGS,
            body=HelpRequestTransitionIn, response=HelpRequestOut, errors=(404, 409),
            if_match="required")
@@ -194,7 +194,7 @@ def post_transition(request_id: int):
     return _response(found)
 
 
-@help_requests_api.get("/<int:request_id>/history")
+@help_requests_api.get("/<id:request_id>/history")
 @operation(summary="The status history of a help request", tags=TAGS,
            response=HelpRequestStatusChangeOut, many=True, errors=(404,))
 def get_history(request_id: int):
@@ -205,7 +205,7 @@ def get_history(request_id: int):
 # -- Duplicates ------------------------------------------------------------------------------
 
 
-@help_requests_api.post("/<int:request_id>/duplicate/confirm")
+@help_requests_api.post("/<id:request_id>/duplicate/confirm")
 @operation(summary="Confirm a flagged duplicate: merge it into the original and close it "
                    "(send If-Match)", tags=TAGS, body=DuplicateConfirmIn, body_required=False,
            response=HelpRequestOut, errors=(404, 409), if_match="required")
@@ -221,7 +221,7 @@ def confirm_duplicate(request_id: int):
     return _response(original)
 
 
-@help_requests_api.post("/<int:request_id>/duplicate/dismiss")
+@help_requests_api.post("/<id:request_id>/duplicate/dismiss")
 @operation(summary="Dismiss a duplicate flag: both requests stay (send If-Match)", tags=TAGS,
            body=DuplicateDismissIn, body_required=False, response=HelpRequestOut,
            errors=(404, 409), if_match="required")
@@ -234,7 +234,7 @@ def dismiss_duplicate(request_id: int):
     return _response(found)
 
 
-@help_requests_api.post("/<int:request_id>/outcome")
+@help_requests_api.post("/<id:request_id>/outcome")
 @operation(summary="Record whether a finished request's need was met (send If-Match)",
            tags=TAGS, body=OutcomeIn, response=HelpRequestOut, errors=(404, 409),
            if_match="required")
@@ -247,7 +247,7 @@ def record_outcome(request_id: int):
     return _response(found)
 
 
-@help_requests_api.post("/<int:request_id>/given-details")
+@help_requests_api.post("/<id:request_id>/given-details")
 @operation(summary="Apply the details given with a request to the person's record, or keep "
                    "the record (send If-Match)", tags=TAGS, body=GivenDetailsDecisionIn,
            response=HelpRequestOut, errors=(403, 404, 409), if_match="required")
@@ -263,14 +263,14 @@ def settle_given_details(request_id: int):
 # -- Notes and calls ----------------------------------------------------------------------------
 
 
-@help_requests_api.get("/<int:request_id>/notes")
+@help_requests_api.get("/<id:request_id>/notes")
 @operation(summary="Case notes of a help request", tags=TAGS, response=CaseNoteOut, many=True,
            errors=(404,))
 def list_notes(request_id: int):
     return json_response(CaseNoteOut(many=True).dump(request_in_scope(request_id, READ).notes))
 
 
-@help_requests_api.post("/<int:request_id>/notes")
+@help_requests_api.post("/<id:request_id>/notes")
 @operation(summary="Add a case note", tags=TAGS, body=CaseNoteIn, response=CaseNoteOut, status=201,
            errors=(404,))
 def add_note(request_id: int):
@@ -281,14 +281,14 @@ def add_note(request_id: int):
     return json_response(CaseNoteOut().dump(note), 201)
 
 
-@help_requests_api.get("/<int:request_id>/calls")
+@help_requests_api.get("/<id:request_id>/calls")
 @operation(summary="Call log of a help request", tags=TAGS, response=CallAttemptOut, many=True,
            errors=(404,))
 def list_calls(request_id: int):
     return json_response(CallAttemptOut(many=True).dump(request_in_scope(request_id, READ).calls))
 
 
-@help_requests_api.post("/<int:request_id>/calls")
+@help_requests_api.post("/<id:request_id>/calls")
 @operation(summary="Log a call attempt and its outcome", tags=TAGS, body=CallAttemptIn,
            response=CallAttemptOut, status=201, errors=(404,))
 def log_call(request_id: int):
@@ -303,7 +303,7 @@ def log_call(request_id: int):
 # -- Helpers -----------------------------------------------------------------------------------
 
 
-@help_requests_api.get("/<int:request_id>/candidates")
+@help_requests_api.get("/<id:request_id>/candidates")
 @operation(summary="Ranked helpers for a request, from the plugins that answer find_helpers",
            tags=TAGS, query=HelpRequestHelpersQuery, response=HelpRequestHelpersOut, errors=(404,))
 def list_candidates(request_id: int):
@@ -313,7 +313,7 @@ def list_candidates(request_id: int):
     return json_response(HelpRequestHelpersOut().dump({"items": result.items, "note": result.note}))
 
 
-@help_requests_api.get("/<int:request_id>/services")
+@help_requests_api.get("/<id:request_id>/services")
 @operation(summary="Referral routes for each need, from the plugins that answer "
                    "suggest_services", tags=TAGS, response=HelpRequestServiceRoutesOut, many=True,
            errors=(404,))

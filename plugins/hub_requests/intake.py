@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import aliased
 
-from hubcore import audit, jobs
+from hubcore import audit, inputs, jobs
 from hubcore.db import db, insert_now, utcnow
 from hubcore.districts import gazetteer, packs
 from hubcore.errors import HubcoreError, InvalidInput, NotFound
@@ -156,6 +156,7 @@ def _check_details(details: dict, problems: dict):
     Returns the place of the postcode and the normalised phone and email.
     """
     contact: dict[str, str | None] = {"phone": None, "email": None}
+    problems.update(inputs.text_problems(details, ("given_name", "family_name"), ("address",)))
     if not details["given_name"]:
         problems["given_name"] = ["Enter a first name."]
     for key, limit in (("given_name", NAME_MAX), ("family_name", NAME_MAX),

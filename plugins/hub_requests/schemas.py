@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from hubcore.api import PageArgs
+from hubcore.inputs import FreeText, Postcode
 
 from .models import (
     CALL_OUTCOMES,
@@ -32,15 +33,15 @@ class HelpRequestSubmitIn(ma.Schema):
     family_name = fields.String(load_default="", validate=_NAME)
     phone = fields.String(load_default="", validate=validate.Length(max=40))
     email = fields.String(load_default="", validate=validate.Length(max=254))
-    postcode = fields.String(required=True, validate=validate.Length(min=1, max=10))
-    address = fields.String(load_default="", validate=validate.Length(max=300))
+    postcode = Postcode(required=True, validate=validate.Length(min=1, max=10))
+    address = FreeText(load_default="", validate=validate.Length(max=300))
     needs = fields.List(fields.String(validate=validate.OneOf(list(NEEDS))), required=True,
                         validate=validate.Length(min=1, max=len(NEEDS)))
     circumstances = fields.List(fields.String(validate=validate.OneOf(list(CIRCUMSTANCES))),
                                 load_default=list,
                                 validate=validate.Length(max=len(CIRCUMSTANCES)))
     urgency = fields.String(required=True, validate=validate.OneOf(list(URGENCIES)))
-    description = fields.String(load_default="", validate=validate.Length(max=DESCRIPTION_MAX))
+    description = FreeText(load_default="", validate=validate.Length(max=DESCRIPTION_MAX))
     recurrence = fields.String(load_default="none", validate=validate.OneOf(list(RECURRENCES)))
     consent = fields.Boolean(required=True, metadata={
         "description": "The person agrees that the hub may use these details to arrange "
@@ -185,7 +186,7 @@ class HelpRequestPatch(ma.Schema):
     circumstances = fields.List(fields.String(validate=validate.OneOf(list(CIRCUMSTANCES))),
                                 validate=validate.Length(max=len(CIRCUMSTANCES)))
     urgency = fields.String(validate=validate.OneOf(list(URGENCIES)))
-    description = fields.String(validate=validate.Length(max=DESCRIPTION_MAX))
+    description = FreeText(validate=validate.Length(max=DESCRIPTION_MAX))
     recurrence = fields.String(validate=validate.OneOf(list(RECURRENCES)))
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
     priority_reason = fields.String(validate=validate.Length(max=REASON_MAX))
@@ -206,7 +207,7 @@ class DuplicateDismissIn(ma.Schema):
 
 
 class CaseNoteIn(ma.Schema):
-    body = fields.String(required=True, validate=validate.Length(min=1, max=NOTE_MAX))
+    body = FreeText(required=True, validate=validate.Length(min=1, max=NOTE_MAX))
 
 
 class CaseNoteOut(ma.Schema):
@@ -218,7 +219,7 @@ class CaseNoteOut(ma.Schema):
 
 class CallAttemptIn(ma.Schema):
     outcome = fields.String(required=True, validate=validate.OneOf(list(CALL_OUTCOMES)))
-    notes = fields.String(load_default="", validate=validate.Length(max=NOTE_MAX))
+    notes = FreeText(load_default="", validate=validate.Length(max=NOTE_MAX))
     called_at = fields.AwareDateTime(load_default=None, allow_none=True)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import phonenumbers
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
@@ -24,6 +23,7 @@ from wtforms import (
 )
 from wtforms.fields.choices import SelectChoice
 
+from hubcore import inputs
 from hubcore.db import db, utcnow
 from hubcore.districts import packs
 from hubcore.errors import HubcoreError, InvalidInput
@@ -33,7 +33,7 @@ from hubcore.identity.permissions import (
     districts_for,
     require,
 )
-from hubcore.web.forms import show_domain_errors
+from hubcore.web.forms import Form, show_domain_errors
 from hubcore.web.paging import page_args
 from hubcore.web.security import public_limit
 
@@ -77,7 +77,7 @@ RECURRENCE_CHOICES = {"none": "No, just once", "weekly": "Every week",
                       "fortnightly": "Every two weeks"}
 
 
-class AskForHelpForm(FlaskForm):
+class AskForHelpForm(Form):
     """What a resident tells us; every rule is checked by ``intake.submit_request``."""
 
     given_name = StringField("First name")
@@ -86,7 +86,8 @@ class AskForHelpForm(FlaskForm):
                                                  "Give a phone number or an email address.")
     email = EmailField("Email address", description="Optional if you gave a phone number.")
     postcode = StringField("Postcode", description="For example, BL1 1AA. It tells us which "
-                                                   "community hub can help you.")
+                                                   "community hub can help you.",
+                           filters=[inputs.tidy_postcode])
     address = StringField("Address (optional)")
     needs = SelectMultipleField("What do you need help with?", choices=_options(NEEDS),
                                 description="Select all that apply.", validate_choice=False)
@@ -113,7 +114,7 @@ class PhoneIntakeForm(AskForHelpForm):
                            "that help")
 
 
-class VersionedForm(FlaskForm):
+class VersionedForm(Form):
     version = HiddenField()
 
 
@@ -133,11 +134,11 @@ class EscalationForm(VersionedForm):
     escalation_reason = StringField("Why does this need a senior coordinator?")
 
 
-class NoteForm(FlaskForm):
+class NoteForm(Form):
     body = TextAreaField("Case note")
 
 
-class CallForm(FlaskForm):
+class CallForm(Form):
     outcome = RadioField("How did the call go?", choices=_options(CALL_OUTCOMES),
                          validate_choice=False)
     notes = TextAreaField("Notes (optional)")
@@ -290,7 +291,7 @@ def queue_page():
 # -- One request ------------------------------------------------------------------------------
 
 
-@hub_requests.get("/hub-requests/<int:request_id>")
+@hub_requests.get("/hub-requests/<id:request_id>")
 @login_required
 def request_page(request_id: int):
     found = request_in_scope(request_id, READ)
@@ -412,7 +413,7 @@ def _int(value) -> int | None:
         return None
 
 
-@hub_requests.post("/hub-requests/<int:request_id>/transition")
+@hub_requests.post("/hub-requests/<id:request_id>/transition")
 @login_required
 def transition(request_id: int):
     def run(found, form):
@@ -422,7 +423,7 @@ def transition(request_id: int):
     return _act(request_id, "transition_form", TransitionForm(prefix="move"), run)
 
 
-@hub_requests.post("/hub-requests/<int:request_id>/priority")
+@hub_requests.post("/hub-requests/<id:request_id>/priority")
 @login_required
 def priority(request_id: int):
     def run(found, form):
@@ -432,7 +433,7 @@ def priority(request_id: int):
     return _act(request_id, "priority_form", PriorityForm(prefix="priority"), run)
 
 
-@hub_requests.post("/hub-requests/<int:request_id>/escalation")
+@hub_requests.post("/hub-requests/<id:request_id>/escalation")
 @login_required
 def escalation(request_id: int):
     def run(found, form):
@@ -443,7 +444,7 @@ def escalation(request_id: int):
     return _act(request_id, "escalation_form", EscalationForm(prefix="escalate"), run)
 
 
-@hub_requests.post("/hub-requests/<int:request_id>/notes")
+@hub_requests.post("/hub-requests/<id:request_id>/notes")
 @login_required
 def note(request_id: int):
     def run(found, form):
@@ -452,7 +453,7 @@ def note(request_id: int):
     return _act(request_id, "note_form", NoteForm(prefix="note"), run)
 
 
-@hub_requests.post("/hub-requests/<int:request_id>/calls")
+@hub_requests.post("/hub-requests/<id:request_id>/calls")
 @login_required
 def call(request_id: int):
     def run(found, form):
@@ -462,7 +463,7 @@ def call(request_id: int):
     return _act(request_id, "call_form", CallForm(prefix="call"), run)
 
 
-@hub_requests.post("/hub-requests/<int:request_id>/edit")
+@hub_requests.post("/hub-requests/<id:request_id>/edit")
 @login_required
 def change(request_id: int):
     def run(found, form):
@@ -476,7 +477,7 @@ def change(request_id: int):
     return _act(request_id, "change_form", ChangeRequestForm(prefix="edit"), run)
 
 
-@hub_requests.post("/hub-requests/<int:request_id>/overflow")
+@hub_requests.post("/hub-requests/<id:request_id>/overflow")
 @login_required
 def overflow(request_id: int):
     found = request_in_scope(request_id, WRITE)
@@ -491,7 +492,7 @@ def overflow(request_id: int):
     return _act(request_id, "overflow_form", _overflow_form(found), run)
 
 
-@hub_requests.post("/hub-requests/<int:request_id>/duplicate/<any(confirm, dismiss):decision>")
+@hub_requests.post("/hub-requests/<id:request_id>/duplicate/<any(confirm, dismiss):decision>")
 @login_required
 def duplicate(request_id: int, decision: str):
     def run(found, form):
@@ -507,7 +508,7 @@ def duplicate(request_id: int, decision: str):
     return _act(request_id, "duplicate_form", DuplicateForm(prefix="dup"), run)
 
 
-@hub_requests.post("/hub-requests/<int:request_id>/outcome")
+@hub_requests.post("/hub-requests/<id:request_id>/outcome")
 @login_required
 def outcome(request_id: int):
     def run(found, form):
@@ -516,7 +517,7 @@ def outcome(request_id: int):
     return _act(request_id, "outcome_form", OutcomeForm(prefix="outcome"), run)
 
 
-@hub_requests.post("/hub-requests/<int:request_id>/given-details")
+@hub_requests.post("/hub-requests/<id:request_id>/given-details")
 @login_required
 def given_details(request_id: int):
     def run(found, form):

@@ -116,13 +116,13 @@ def dbs_reviews():
         for v, review_by in due]))
 
 
-@volunteering_api.get("/volunteers/<int:volunteer_id>")
+@volunteering_api.get("/volunteers/<id:volunteer_id>")
 @operation(summary="A volunteer's record", tags=TAGS, response=VolunteerOut, errors=(404,))
 def get_volunteer(volunteer_id: int):
     return _volunteer_response(_volunteer_in_scope(volunteer_id, READ))
 
 
-@volunteering_api.patch("/volunteers/<int:volunteer_id>")
+@volunteering_api.patch("/volunteers/<id:volunteer_id>")
 @operation(summary="Change a volunteer's details", tags=TAGS, body=VolunteerPatch,
            response=VolunteerOut, errors=(404, 409), if_match="required")
 def patch_volunteer(volunteer_id: int):
@@ -157,13 +157,13 @@ for _path, _to, _summary in (("activate", "active", "Activate a vetted volunteer
                              ("pause", "paused", "Pause a volunteer"),
                              ("leave", "left", "Record that a volunteer has left")):
     volunteering_api.add_url_rule(
-        f"/volunteers/<int:volunteer_id>/{_path}", methods=["POST"],
+        f"/volunteers/<id:volunteer_id>/{_path}", methods=["POST"],
         view_func=operation(summary=_summary, tags=TAGS, body=StatusIn, body_required=False,
                             response=VolunteerOut, errors=(404, 409),
                             if_match="optional")(_status_route(_to)))
 
 
-@volunteering_api.post("/volunteers/<int:volunteer_id>/dbs")
+@volunteering_api.post("/volunteers/<id:volunteer_id>/dbs")
 @operation(summary="Record a DBS check you have seen", tags=TAGS, body=DbsIn,
            response=VolunteerOut, errors=(404,), if_match="required")
 def verify_dbs(volunteer_id: int):
@@ -206,7 +206,7 @@ def list_offers():
     return json_response(OfferOut(many=True).dump(found))
 
 
-@volunteering_api.get("/volunteering/offers/<int:offer_id>")
+@volunteering_api.get("/volunteering/offers/<id:offer_id>")
 @operation(summary="One offer (to its volunteer, or a coordinator of its district)",
            tags=TAGS, response=OfferOut, errors=(404,))
 def get_offer(offer_id: int):
@@ -217,7 +217,7 @@ def get_offer(offer_id: int):
     return json_response(OfferOut().dump(offer))
 
 
-@volunteering_api.post("/volunteering/offers/<int:offer_id>/accept")
+@volunteering_api.post("/volunteering/offers/<id:offer_id>/accept")
 @operation(summary="Accept an offer made to you (one acceptance per task wins)", tags=TAGS,
            response=AssignmentOut, status=201, errors=(404, 409))
 def accept_offer(offer_id: int):
@@ -227,7 +227,7 @@ def accept_offer(offer_id: int):
     return json_response(AssignmentOut().dump(assignment), 201)
 
 
-@volunteering_api.post("/volunteering/offers/<int:offer_id>/decline")
+@volunteering_api.post("/volunteering/offers/<id:offer_id>/decline")
 @operation(summary="Decline an offer made to you; it goes to the next candidate", tags=TAGS,
            response=DeclineOut, errors=(404, 409))
 def decline_offer(offer_id: int):
@@ -239,7 +239,7 @@ def decline_offer(offer_id: int):
                                             "next_offer_made": following is not None}))
 
 
-@volunteering_api.post("/volunteering/offers/<int:offer_id>/withdraw")
+@volunteering_api.post("/volunteering/offers/<id:offer_id>/withdraw")
 @operation(summary="Withdraw an open offer", tags=TAGS, response=OfferOut, errors=(404, 409))
 def withdraw_offer(offer_id: int):
     offer = offers.get_offer(offer_id)
@@ -284,7 +284,7 @@ def my_assignments():
         offers.assignments_for(mine) if mine else []))
 
 
-@volunteering_api.post("/volunteering/assignments/<int:assignment_id>/complete")
+@volunteering_api.post("/volunteering/assignments/<id:assignment_id>/complete")
 @operation(summary="Report a task done and log the hours", tags=TAGS, body=CompleteIn,
            response=AssignmentOut, errors=(404, 409))
 def complete_assignment(assignment_id: int):
@@ -296,7 +296,7 @@ def complete_assignment(assignment_id: int):
     return json_response(AssignmentOut().dump(assignment))
 
 
-@volunteering_api.post("/volunteering/assignments/<int:assignment_id>/release")
+@volunteering_api.post("/volunteering/assignments/<id:assignment_id>/release")
 @operation(summary="Give a task back (its volunteer, or a coordinator of its district)",
            tags=TAGS, body=ReleaseIn, response=AssignmentOut, errors=(404, 409))
 def release_assignment(assignment_id: int):

@@ -6,6 +6,8 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from hubcore.api import PageArgs
+from hubcore.inputs import FreeText, Id, Postcode
+from hubcore.districts import packs
 
 from .models import DBS_LEVELS, SKILLS, SLOTS
 
@@ -15,7 +17,7 @@ class SignUpIn(ma.Schema):
     family_name = fields.String(load_default="", validate=validate.Length(max=100))
     email = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=254))
     phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
-    postcode = fields.String(required=True, validate=validate.Length(max=10))
+    postcode = Postcode(required=True, validate=validate.Length(max=10))
     skills = fields.List(fields.String(validate=validate.OneOf(SKILLS)), required=True)
     languages = fields.List(fields.String(validate=validate.Length(max=40)), load_default=list)
     availability = fields.List(fields.String(validate=validate.OneOf(SLOTS)), required=True)
@@ -66,7 +68,7 @@ class VolunteerPatch(ma.Schema):
     family_name = fields.String(validate=validate.Length(max=100))
     email = fields.String(allow_none=True, validate=validate.Length(max=254))
     phone = fields.String(allow_none=True, validate=validate.Length(max=40))
-    postcode = fields.String(validate=validate.Length(max=10))
+    postcode = Postcode(validate=validate.Length(max=10))
     skills = fields.List(fields.String(validate=validate.OneOf(SKILLS)))
     languages = fields.List(fields.String(validate=validate.Length(max=40)))
     availability = fields.List(fields.String(validate=validate.OneOf(SLOTS)))
@@ -133,7 +135,7 @@ class TaskIn(ma.Schema):
     dbs_level = fields.String(load_default="none", validate=validate.OneOf(DBS_LEVELS))
     max_distance_km = fields.Float(load_default=None, allow_none=True,
                                    validate=validate.Range(0.1, 100))
-    person_id = fields.Integer(load_default=None, allow_none=True)
+    person_id = Id(load_default=None, allow_none=True)
     languages = fields.List(fields.String(validate=validate.Length(max=40)), load_default=list)
     regulated_activity = fields.Boolean(load_default=False)
 
@@ -149,7 +151,7 @@ class OfferIn(ma.Schema):
         "description": "The plugin that owns the task, e.g. hub_requests."})
     owner_id = fields.String(required=True, validate=validate.Length(min=1, max=60), metadata={
         "description": "The task's id in its owner plugin, e.g. a help request's id."})
-    volunteer_id = fields.Integer(load_default=None, allow_none=True, metadata={
+    volunteer_id = Id(load_default=None, allow_none=True, metadata={
         "description": "Offer to this volunteer (if eligible); omit for the best candidate."})
 
 
@@ -196,7 +198,7 @@ class CompleteIn(ma.Schema):
 
 
 class ReleaseIn(ma.Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    reason = FreeText(required=True, validate=validate.Length(min=1, max=500))
 
 
 class HoursQuery(ma.Schema):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from hubcore import audit, notify
+from hubcore import audit, inputs, notify
 from hubcore.db import LONDON, db, utcnow
 from hubcore.districts import gazetteer, packs
 from hubcore.errors import Conflict, InvalidInput, NotFound
@@ -56,7 +56,7 @@ def clean_details(details: dict, *, partial: bool = False, locate=None) -> dict:
     a cached one. Raises InvalidInput.
     """
     clean: dict = {}
-    problems: dict[str, list[str]] = {}
+    problems = inputs.text_problems(details, ("given_name", "family_name"))
 
     def given(key: str) -> bool:
         return key in details or not partial

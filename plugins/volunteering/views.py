@@ -19,7 +19,6 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -35,12 +34,13 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from hubcore import inputs
 from hubcore.api import load, paginate
 from hubcore.db import LONDON, db, utcnow
 from hubcore.districts import packs
 from hubcore.errors import Conflict, HubcoreError, InvalidInput
 from hubcore.identity.permissions import can, districts_for, require, require_record
-from hubcore.web.forms import show_domain_errors
+from hubcore.web.forms import Form, show_domain_errors
 from hubcore.web.paging import page_args
 from hubcore.web.redirects import safe_next
 from hubcore.web.security import public_limit
@@ -66,7 +66,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class SignUpForm(FlaskForm):
+class SignUpForm(Form):
     given_name = StringField("First name", validators=[
         InputRequired("Enter your first name."), Length(max=100)])
     family_name = StringField("Last name", validators=[Length(max=100)])
@@ -76,6 +76,7 @@ class SignUpForm(FlaskForm):
     phone = TelField("Phone number", validators=[Optional(), Length(max=40)])
     postcode = StringField("Postcode", validators=[InputRequired("Enter your postcode."),
                                                    Length(max=10)],
+                           filters=[inputs.tidy_postcode],
                            description="Your postcode tells us which district's team "
                                        "will contact you.")
     skills = MultiCheckboxField("How can you help?",
@@ -96,11 +97,11 @@ class SignUpForm(FlaskForm):
                            "can contact me and offer me tasks")
 
 
-class StatusForm(FlaskForm):
+class StatusForm(Form):
     reason = StringField("Reason (optional)", validators=[Length(max=500)])
 
 
-class DbsForm(FlaskForm):
+class DbsForm(Form):
     level = SelectField("DBS check level", choices=[
         SelectChoice("none", "None"), SelectChoice("basic", "Basic"),
         SelectChoice("enhanced", "Enhanced, with the adults' barred list")])
@@ -110,13 +111,13 @@ class DbsForm(FlaskForm):
                            description="As printed on the certificate, for example 2025-03-27.")
 
 
-class HoursForm(FlaskForm):
+class HoursForm(Form):
     hours = DecimalField("Hours spent", places=2, validators=[
         InputRequired("Enter the hours you spent."),
         NumberRange(0.1, 24, "Enter the hours spent, from 0.1 to 24.")])
 
 
-class ReleaseForm(FlaskForm):
+class ReleaseForm(Form):
     reason = TextAreaField("Why are you giving this task back?", validators=[
         InputRequired("Say why you are giving the task back."), Length(max=500)])
 
@@ -198,7 +199,7 @@ def _can(permission: str, volunteer) -> bool:
     return can(current_user, permission, volunteer.district_code)
 
 
-@volunteering.get("/volunteering/volunteers/<int:volunteer_id>")
+@volunteering.get("/volunteering/volunteers/<id:volunteer_id>")
 @login_required
 def volunteer_detail(volunteer_id: int):
     volunteer = vetting.get_volunteer(volunteer_id)
@@ -211,7 +212,7 @@ ACTIONS = {"activate": "active", "pause": "paused", "leave": "left"}
 DONE = {"active": "is now active", "paused": "is paused", "left": "has been recorded as left"}
 
 
-@volunteering.post("/volunteering/volunteers/<int:volunteer_id>/<any(activate, pause, leave):action>")
+@volunteering.post("/volunteering/volunteers/<id:volunteer_id>/<any(activate, pause, leave):action>")
 @login_required
 def change_status(volunteer_id: int, action: str):
     volunteer = vetting.get_volunteer(volunteer_id)
@@ -231,7 +232,7 @@ def change_status(volunteer_id: int, action: str):
     return redirect(url_for("volunteering.volunteer_detail", volunteer_id=volunteer_id))
 
 
-@volunteering.post("/volunteering/volunteers/<int:volunteer_id>/dbs")
+@volunteering.post("/volunteering/volunteers/<id:volunteer_id>/dbs")
 @login_required
 def verify_dbs(volunteer_id: int):
     volunteer = vetting.get_volunteer(volunteer_id)
@@ -344,7 +345,7 @@ def _needs_text(task: dict) -> str:
     return ", ".join(n.replace("_", " ") for n in task.get("needs", ())).capitalize()
 
 
-@volunteering.post("/volunteering/my-tasks/offers/<int:offer_id>/<any(accept, decline):answer>")
+@volunteering.post("/volunteering/my-tasks/offers/<id:offer_id>/<any(accept, decline):answer>")
 @login_required
 def answer_offer(offer_id: int, answer: str):
     offer = offers.get_offer(offer_id)
@@ -366,7 +367,7 @@ def answer_offer(offer_id: int, answer: str):
     return redirect(url_for("volunteering.my_tasks"))
 
 
-@volunteering.post("/volunteering/my-tasks/<int:assignment_id>/complete")
+@volunteering.post("/volunteering/my-tasks/<id:assignment_id>/complete")
 @login_required
 def complete_task(assignment_id: int):
     mine = _mine()
@@ -389,7 +390,7 @@ def complete_task(assignment_id: int):
     return _my_tasks_page(mine, hours_forms={assignment_id: form}, status=422)
 
 
-@volunteering.post("/volunteering/my-tasks/<int:assignment_id>/release")
+@volunteering.post("/volunteering/my-tasks/<id:assignment_id>/release")
 @login_required
 def release_task(assignment_id: int):
     mine = _mine()

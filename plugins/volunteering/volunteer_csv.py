@@ -268,7 +268,8 @@ class _RowChecker:
         (given, family, email, phone, postcode, skills, languages, availability, travel,
          car, cap, consent) = self.cells(row)
         given, family = given.strip(), family.strip()
-        if not given or len(given) > 100 or len(family) > 100:
+        if not given or len(given) > 100 or len(family) > 100 \
+                or not (given + family).isprintable():  # the full check says why
             return None
         email, phone, postcode = email.strip() or None, phone.strip() or None, postcode.strip()
         if email is None and phone is None or not postcode:
