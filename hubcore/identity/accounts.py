@@ -122,7 +122,7 @@ def sign_out_everywhere(account: Account, *, actor: Account | None, reason: str)
         .where(ApiToken.account_id == account.id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=now).execution_options(synchronize_session=False)).rowcount
     audit.record("account.signed_out_everywhere", "account", account.id, actor=actor,
-                 summary={"reason": reason, "sessions": sessions, "tokens": tokens})
+                 summary={"reason_code": reason, "sessions": sessions, "tokens": tokens})
     return {"sessions": sessions, "tokens": tokens}
 
 

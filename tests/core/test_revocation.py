@@ -133,7 +133,7 @@ def test_changing_the_password_ends_every_other_session_and_every_token(app, db,
     assert all(t.revoked_at is not None for t in accounts.tokens_of(account))
     [entry] = db.session.execute(sa.select(AuditEntry).where(
         AuditEntry.action == "account.signed_out_everywhere")).scalars()
-    assert '"reason": "password-changed"' in entry.summary and '"tokens": 1' in entry.summary
+    assert '"reason_code": "password-changed"' in entry.summary and '"tokens": 1' in entry.summary
 
 
 def test_a_refused_password_change_ends_nothing(app, db, make_account):

@@ -39,7 +39,7 @@ def test_a_name_with_hidden_characters_is_refused_at_sign_up(client, db, name):
 
 def test_a_spaced_out_postcode_signs_up_through_the_api(client, db):
     response = client.post("/api/v1/volunteers", json=signup_body(postcode="  bL2   1aA "))
-    assert response.status_code == 201, response.json
+    assert response.status_code == 202, response.json
     assert db.session.execute(sa.select(Volunteer.postcode)).scalar_one() == "BL2 1AA"
 
 
