@@ -57,14 +57,29 @@ _NEVER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 # -- Ids in URLs --------------------------------------------------------------
 
 
+def _id_pattern(largest: int) -> str:
+    """A regular expression for the whole numbers 1 to ``largest``, without leading zeros."""
+    digits = str(largest)
+    parts = [rf"[1-9][0-9]{{0,{len(digits) - 2}}}"] if len(digits) > 1 else []
+    for i, digit in enumerate(digits):  # same length: a prefix, a smaller digit, anything after
+        low = "1" if i == 0 else "0"
+        if int(digit) > int(low):
+            rest = len(digits) - i - 1
+            parts.append(f"{digits[:i]}[{low}-{int(digit) - 1}]" + (f"[0-9]{{{rest}}}" if rest else ""))
+    parts.append(digits)
+    return "(?:" + "|".join(parts) + ")"
+
+
 class IdConverter(IntegerConverter):
     """``<id:name>``: a record id, 1 to ``MAX_ID``; anything else does not match (404).
 
-    At most ten digits are read, so a path of thousands of digits is not even
-    turned into a number.
+    The pattern itself admits only 1 to 2147483647 (no zero, no leading zeros,
+    at most ten digits), so a value out of range matches no rule at all: a
+    404, never a 405 because another method's rule matched the path before
+    its converter refused the value.
     """
 
-    regex = r"\d{1,10}"
+    regex = _id_pattern(MAX_ID)
 
     def __init__(self, map, *args, **kwargs):
         super().__init__(map, min=1, max=MAX_ID)

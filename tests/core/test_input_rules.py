@@ -304,3 +304,14 @@ def test_a_form_shows_hidden_characters_as_a_field_error(app, make_account):
     page = response.get_data(as_text=True)
     assert response.status_code in (200, 422) and "invisible formatting" in page
 
+
+
+@pytest.mark.parametrize("bad_id", ["0", "007", "2147483648", "99999999999"])
+@pytest.mark.parametrize("method", ["patch", "delete", "post"])
+def test_an_id_out_of_range_is_not_found_for_every_method_never_405(admin, bad_id, method):
+    """Found by the contract run: a refused id must match no rule at all, or another
+    method's rule for the same path makes it a 405 the document does not list."""
+    path = (f"/api/v1/people/{bad_id}" if method != "post"
+            else f"/api/v1/help-requests/{bad_id}/notes")
+    answer = getattr(admin.client, method)(path, json={"body": "x"}, headers={"If-Match": "0"})
+    assert answer.status_code == 404
