@@ -1489,20 +1489,28 @@ def _url_map_routes(app) -> dict[tuple[str, str], str]:
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"})}
 
 
-def _row_template(method: str, rule: str, endpoint: str) -> str:
-    return (f'    ("{method}", "{rule}"): Row("<permission, or PUBLIC or SIGNED_IN>", '
-            f'<ANY, RECORD, VISIBLE, LISTED, BODY, ...>),  # {endpoint}')
+def _row_template(method: str, rule: str, endpoint: str, document: dict) -> str:
+    path = re.sub(r"<(?:[^:<>]+:)?(\w+)>", r"{\1}", rule)
+    operation = document["paths"].get(path, {}).get(method.lower())
+    if operation is not None and "security" not in operation:
+        row = "Row(PUBLIC)"  # the OpenAPI document says so
+    else:
+        row = 'Row("<permission>" or SIGNED_IN, <ANY, RECORD, VISIBLE, LISTED, BODY, ...>)'
+    return f'    ("{method}", "{rule}"): {row},  # {endpoint}'
+
 
 
 def test_every_route_has_a_row_and_every_row_a_route(world):
     routes = _url_map_routes(world.app)
+    document = world.anon_api.get("/api/v1/openapi.json").get_json()
     missing = sorted(set(routes) - set(ROUTES))
     stale = sorted(set(ROUTES) - set(routes))
     message = []
     if missing:
         message.append("Routes without a row in ROUTES (tests/core/test_access_matrix.py); "
                        "add these rows, saying what each needs:\n"
-                       + "\n".join(_row_template(m, r, routes[(m, r)]) for m, r in missing))
+                       + "\n".join(_row_template(m, r, routes[(m, r)], document)
+                                   for m, r in missing))
     if stale:
         message.append("Rows for routes that no longer exist; remove them:\n"
                        + "\n".join(f'    ("{m}", "{r}")' for m, r in stale))
@@ -1563,6 +1571,8 @@ SIGNED_OUT = sorted(key for key, row in ROUTES.items() if row.need != PUBLIC)
 @pytest.mark.parametrize("route", SIGNED_OUT, ids=[f"{m} {r}" for m, r in SIGNED_OUT])
 def test_signed_out_every_route_asks_to_sign_in_and_changes_nothing(world, route):
     method, rule = route
+    if route not in CASES:
+        pytest.fail(f'no case for {method} {rule}: add @case("{method}", "{rule}")')
     call = CASES[route](world, world.actors["admin"], "own")
     response = _run(world, None, call)
     if call.page:
@@ -1586,6 +1596,8 @@ def test_access_matrix(world, route, actor_name, place):
     actor = world.actors[actor_name]
     row = ROUTES[route]
     expected = expect(world, actor, row, place)
+    if route not in CASES:
+        pytest.fail(f'no case for {route[0]} {route[1]}: add @case("{route[0]}", "{route[1]}")')
     call = CASES[route](world, actor, place)
     response = _run(world, actor, call)
     what = f"{route[0]} {route[1]} as {actor_name}, record in {place} ({PLACES[place][0]})"
