@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import sqlalchemy as sa
@@ -20,12 +21,85 @@ from hubcore.db import db as _db
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 PG_URL = os.environ.get("HUBCORE_TEST_DATABASE_URL", "")
-REDIS_URL = os.environ.get("HUBCORE_TEST_REDIS_URL", "")
+REDIS_URL_GIVEN = os.environ.get("HUBCORE_TEST_REDIS_URL", "")
 BOLTON, BURY, MANCHESTER, WIGAN = "E08000001", "E08000002", "E08000003", "E08000010"
 
 
 def _worker_suffix() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _worker_redis_url(url: str) -> str:
+    """A Redis database per xdist worker (gw0: the given number, gw1: the next, ...), so
+    two workers never flush or read each other's queue: under ``-n 2`` the Redis tests
+    of two files may run at once."""
+    if not url:
+        return url
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(base + index) % 16}"))
+
+
+# -- Tests that need what a bare machine may lack -----------------------------------------
+#
+# ``@pytest.mark.requires("redis")`` (or postgresql, sqlite, browser, reference) names
+# what a test needs. On a bare machine such a test skips, with its reason. CI says in
+# HUBCORE_TEST_REQUIRE=redis,postgresql,... what each run must run: there a skip of such
+# a test is a failure, so a lost service or file cannot pass as a green run.
+
+REQUIREMENTS = ("redis", "postgresql", "sqlite", "browser", "reference")
+
+
+def _required() -> frozenset[str]:
+    kinds = {k.strip() for k in os.environ.get("HUBCORE_TEST_REQUIRE", "").split(",")
+             if k.strip()}
+    if os.environ.get("HUBCORE_TEST_REQUIRE_BROWSER") == "1":  # the older, single switch
+        kinds.add("browser")
+    return frozenset(kinds)
+
+
+REQUIRED = _required()
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "requires(*kinds): needs redis, postgresql, sqlite, browser or reference "
+                   "data; skipped without it, a failure if HUBCORE_TEST_REQUIRE names it")
+    unknown = REQUIRED - set(REQUIREMENTS)
+    if unknown:
+        raise pytest.UsageError(f"HUBCORE_TEST_REQUIRE names {sorted(unknown)}; "
+                                f"known: {', '.join(REQUIREMENTS)}")
+
+
+def needs(kind: str, available: bool, reason: str):
+    """``@needs("redis", bool(REDIS_URL), "needs HUBCORE_TEST_REDIS_URL")``: marks the test
+    ``requires(kind)`` and skips it, with ``reason``, where ``kind`` is not available."""
+    def decorate(test):
+        return pytest.mark.skipif(not available, reason=reason)(
+            pytest.mark.requires(kind)(test))
+    return decorate
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped or hasattr(report, "wasxfail"):
+        return
+    needed = {kind for mark in item.iter_markers("requires") for kind in mark.args}
+    must = sorted(needed & REQUIRED)
+    if not must:
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    report.outcome = "failed"
+    report.longrepr = (f"{item.nodeid} was skipped ({reason}), but HUBCORE_TEST_REQUIRE="
+                       f"{','.join(sorted(REQUIRED))} says tests needing {', '.join(must)} "
+                       "must run here")
+
+
+REDIS_URL = _worker_redis_url(REDIS_URL_GIVEN)
 
 
 def make_app(database_url: str, **overrides):

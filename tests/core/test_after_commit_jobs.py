@@ -20,7 +20,7 @@ import hubcore.cli
 from hubcore import audit, hookimpl, jobs
 from hubcore.audit import AuditEntry
 from hubcore.db import db as _db
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, needs
 
 HERE = __name__
 POOL_SEEN: dict[str, int] = {}  # label -> connections checked out while the job ran
@@ -196,7 +196,7 @@ def test_the_scheduled_sweep_job_runs_the_follow_up_jobs_of_what_it_commits(
 # -- On Redis, with a worker ------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not REDIS_URL, reason="needs HUBCORE_TEST_REDIS_URL")
+@needs("redis", bool(REDIS_URL), "needs HUBCORE_TEST_REDIS_URL")
 def test_on_redis_the_job_is_enqueued_at_the_commit_and_a_worker_runs_it(redis_app):
     with redis_app.app_context():
         write_something()

@@ -53,6 +53,7 @@ def test_audit_chain_benchmark_writes_its_result_on_sqlite(tmp_path):
     assert_audit_chain_result(json.loads(output.read_text()), entries=200, dialect="sqlite")
 
 
+@pytest.mark.requires("postgresql")
 @pytest.mark.skipif(not PG_URL, reason="HUBCORE_TEST_DATABASE_URL is not set")
 def test_audit_chain_benchmark_writes_its_result_on_postgresql(tmp_path):
     url = sa.engine.make_url(PG_URL)

@@ -322,6 +322,7 @@ def test_idempotency_keys_belong_to_the_caller(as_role, db):
     assert "Idempotent-Replayed" not in theirs.headers
 
 
+@pytest.mark.requires("sqlite")
 def test_sqlite_runs_with_write_ahead_logging(app, db):
     if db.engine.dialect.name != "sqlite":
         import pytest

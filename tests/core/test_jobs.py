@@ -24,7 +24,7 @@ from hubcore.db import utcnow
 from hubcore.errors import NotFound
 from hubcore.hookspecs import hookimpl
 from hubcore.identity import accounts
-from tests.conftest import BOLTON, REDIS_URL, login, make_app
+from tests.conftest import BOLTON, REDIS_URL, login, make_app, needs
 
 HERE = __name__  # dotted path of the job functions below
 
@@ -324,7 +324,7 @@ def test_jobs_api_says_503_when_redis_is_down(database_url):
 # -- On Redis, with a real worker ---------------------------------------------------------
 
 
-needs_redis = pytest.mark.skipif(not REDIS_URL, reason="needs HUBCORE_TEST_REDIS_URL")
+needs_redis = needs("redis", bool(REDIS_URL), "needs HUBCORE_TEST_REDIS_URL")
 
 
 def work_burst(app) -> bool:

@@ -498,9 +498,18 @@ def test_app_with_a_malformed_notify_key_does_not_start_and_does_not_show_the_ke
     assert SECRET[:30] not in str(caught.value)
 
 
-def test_other_adapters_need_no_notify_settings():
-    for adapter in ("log", "smtp"):
-        Settings(notify_adapter=adapter).validate()
+@pytest.mark.parametrize(("adapter", "kind"), [("log", notify.LogAdapter),
+                                               ("smtp", notify.SmtpAdapter)])
+def test_other_adapters_need_no_notify_settings(adapter, kind, tmp_path):
+    # The same empty Notify settings are refused for the notify adapter...
+    with pytest.raises(ConfigError, match="HUBCORE_NOTIFY_API_KEY"):
+        Settings(notify_adapter="notify").validate()
+    # ...and accepted for the others, whose app then starts and sends with them.
+    settings = Settings(notify_adapter=adapter)
+    assert settings.validate() is None
+    app = create_app(settings, env="testing", plugins=(),
+                     database_url=f"sqlite:///{tmp_path}/a.db")
+    assert isinstance(notify.adapter_for(app.extensions["hubcore"].settings), kind)
 
 
 # -- Failure, backoff and the sweep --------------------------------------------------------------
@@ -529,12 +538,13 @@ def test_server_errors_are_retried_with_growing_waits_then_given_up(app, db, not
     notify_api.answer = 503
     message_id = queue_and_commit(db)
     waits = []
-    for _ in range(notify.MAX_ATTEMPTS - 1):
+    for attempt in range(2, notify.MAX_ATTEMPTS + 1):  # the first was made when queued
         message = reload(db, message_id)
         assert message.status == "pending"
         waits.append(message.next_attempt_at)
-        assert jobs.sweep(message.next_attempt_at) in (
-            {"notifications_retrying": 1}, {"notifications_failed": 1})
+        last = attempt == notify.MAX_ATTEMPTS
+        assert jobs.sweep(message.next_attempt_at) == (
+            {"notifications_failed": 1} if last else {"notifications_retrying": 1}), attempt
         db.session.commit()
     message = reload(db, message_id)
     assert (message.status, message.attempts) == ("failed", notify.MAX_ATTEMPTS)

@@ -6,8 +6,9 @@ a fresh, migrated database), ``browser``, ``page`` (a desktop-sized page),
 ``live_server`` serves the very ``app`` of tests/conftest.py, so ``app_settings``,
 ``make_account`` and ``as_role`` work as in every other test.
 
-Without /usr/bin/chromium these tests are skipped, unless
-HUBCORE_TEST_REQUIRE_BROWSER=1 (CI), where a missing browser is a failure.
+Every test here is marked ``requires("browser")``: without /usr/bin/chromium these
+tests are skipped, unless HUBCORE_TEST_REQUIRE names browser (or the older
+HUBCORE_TEST_REQUIRE_BROWSER=1 is set), as in CI, where a missing browser is a failure.
 """
 
 from __future__ import annotations
@@ -15,24 +16,33 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, REQUIRED
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-REQUIRE_BROWSER = os.environ.get("HUBCORE_TEST_REQUIRE_BROWSER") == "1"
+REQUIRE_BROWSER = "browser" in REQUIRED
 PHONE = {"width": 390, "height": 844}
 BLOCKING_IMPACTS = ("serious", "critical")
 
 
 def _no_browser(reason: str):
     if REQUIRE_BROWSER:
-        pytest.fail(f"{reason}, and HUBCORE_TEST_REQUIRE_BROWSER=1 forbids skipping", pytrace=False)
+        pytest.fail(f"{reason}, and HUBCORE_TEST_REQUIRE names browser: no skipping",
+                    pytrace=False)
     pytest.skip(f"{reason}: browser tests skipped (apt-get install chromium)")
+
+
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.requires("browser"))
 
 
 @pytest.fixture(scope="session")

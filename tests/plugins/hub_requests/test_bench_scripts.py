@@ -27,6 +27,7 @@ def test_queue_benchmark_writes_its_result(tmp_path):
     assert isinstance(result["meets_targets"]["district_page_p95"], bool)
 
 
+@pytest.mark.requires("postgresql")
 @pytest.mark.skipif(not PG_URL, reason="HUBCORE_TEST_DATABASE_URL is not set")
 def test_queue_benchmark_runs_on_postgresql_and_resets_its_database(tmp_path):
     url = sa.engine.make_url(PG_URL)

@@ -15,6 +15,8 @@ from hubcore.identity import people
 from plugins.hub_requests import intake
 
 
+pytestmark = pytest.mark.requires("sqlite")
+
 def plan(db, statement) -> list[str]:
     if db.engine.dialect.name != "sqlite":
         pytest.skip("reads SQLite's query plan")

@@ -112,7 +112,11 @@ def test_the_queue_page_for_another_district_is_refused(client, coordinator):
 
 
 def test_the_queue_page_needs_a_sign_in(client):
-    assert client.get("/hub-requests").status_code in (302, 401)
+    response = client.get("/hub-requests?status=new")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=/hub-requests?status%3Dnew"
+    assert "Sign in to see this page." in client.get(response.headers["Location"]).get_data(
+        as_text=True)
 
 
 def test_the_request_page_moves_the_request_along(client, coordinator, submit, db):

@@ -15,7 +15,8 @@ from tests.conftest import REDIS_URL
 
 from .conftest import a_task, signup_body
 
-pytestmark = pytest.mark.skipif(not REDIS_URL, reason="needs HUBCORE_TEST_REDIS_URL")
+pytestmark = [pytest.mark.requires("redis"),
+              pytest.mark.skipif(not REDIS_URL, reason="needs HUBCORE_TEST_REDIS_URL")]
 
 
 def test_scheduled_sweep_on_a_worker_expires_the_offer_and_offers_the_next(redis_app):
