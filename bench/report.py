@@ -153,8 +153,9 @@ def login() -> str:
     p = d["parameters"]
 
     def hasher(h) -> str:
-        return f"argon2id m={num(h['memory_kib'] / 1024, 0 if h['memory_kib'] >= 1024 else 3)} " \
-               f"MiB, t={h['time_cost']}, p={h['parallelism']}"
+        memory = (f"{num(h['memory_kib'] / 1024, 0)} MiB" if h["memory_kib"] >= 1024
+                  else f"{h['memory_kib']} KiB")
+        return f"argon2id m={memory}, t={h['time_cost']}, p={h['parallelism']}"
 
     def noise(stats) -> str:
         low, high = stats["p95_ci95_ms"]

@@ -463,7 +463,9 @@ def main(argv=None) -> None:
     print(f"batch: {batch['tasks']:,} tasks in {batch['seconds']} s, {batch['assigned']:,} "
           f"assigned")
 
-    scarce = bench_scarce(args.scarce_tasks, args.scarce_volunteers, places, rnd)
+    # Its own seed: the pool drawn does not depend on what the parts before drew.
+    scarce = bench_scarce(args.scarce_tasks, args.scarce_volunteers, places,
+                          random.Random(2_000_2_500))
     print(f"scarce pool {scarce['tasks']} x {scarce['volunteers']}: optimal "
           f"{scarce['optimal']['ms']} ms, {scarce['optimal']['total_km']} km for "
           f"{scarce['optimal']['assigned']} tasks; greedy {scarce['greedy_nearest_first']['ms']}"
