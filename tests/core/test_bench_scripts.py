@@ -17,7 +17,13 @@ import pytest
 import sqlalchemy as sa
 
 from hubcore import audit
-from tests.bench_scripts import BENCH, PG_URL, ROOT, run_script
+from tests.bench_scripts import (
+    BENCH,
+    PG_URL,
+    ROOT,
+    assert_committed_results_have_the_shape_of,
+    run_script,
+)
 
 
 def assert_machine_info(result: dict, benchmark: str) -> None:
@@ -55,7 +61,9 @@ def test_audit_chain_benchmark_writes_its_result_on_sqlite(tmp_path):
     completed = run_script("audit_chain.py", "--entries", "200", "--appends", "20",
                            "--batch-size", "5", "--output", str(output))
     assert "verify_chain: 200 entries" in completed.stdout
-    assert_audit_chain_result(json.loads(output.read_text()), entries=200, dialect="sqlite")
+    result = json.loads(output.read_text())
+    assert_audit_chain_result(result, entries=200, dialect="sqlite")
+    assert_committed_results_have_the_shape_of(result, "audit_chain.py")
 
 
 @pytest.mark.skipif(not PG_URL, reason="HUBCORE_TEST_DATABASE_URL is not set")
@@ -111,6 +119,7 @@ def test_login_benchmark_writes_its_result(tmp_path):
                                              (19456, 2, False), (12288, 3, False),
                                              (9216, 4, False), (7168, 5, False)]
     assert result["meets_targets"]["verify"] in (True, False, None)
+    assert_committed_results_have_the_shape_of(result, "login_argon2.py")
 
 
 @pytest.mark.parametrize(("low", "high", "expected"), [

@@ -13,7 +13,13 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from tests.bench_scripts import BENCH, PG_URL, ROOT, run_script
+from tests.bench_scripts import (
+    BENCH,
+    PG_URL,
+    ROOT,
+    assert_committed_results_have_the_shape_of,
+    run_script,
+)
 
 
 def test_queue_benchmark_writes_its_result(tmp_path):
@@ -24,6 +30,7 @@ def test_queue_benchmark_writes_its_result(tmp_path):
     assert result["benchmark"] == "help_requests_queue"
     assert result["parameters"] == {"requests": 300, "queries": 3, "page": 50}
     assert result["overflow_requests_shared_with_the_district"] >= 0
+    assert_committed_results_have_the_shape_of(result, "help_requests_queue.py")
     assert set(result["timings"]) == {"district_page", "baseline_stored_score", "region_page"}
     for figures in result["timings"].values():
         assert figures["samples"] == 3 and 0 < figures["p50_ms"] <= figures["max_ms"]
@@ -79,6 +86,7 @@ def test_intake_benchmark_runs_the_deployed_gunicorn_config_by_default(tmp_path)
     for name in ("intake", "bare_insert"):
         # Every request the clients sent, the warm-up's 20 included, is in the access log.
         assert result[name]["access_log_lines"] == result[name]["requests"] + 20
+    assert_committed_results_have_the_shape_of(result, "help_requests_intake.py")
 
 
 def test_intake_benchmark_refuses_a_missing_config(tmp_path):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.bench_scripts import BENCH
+from tests.bench_scripts import BENCH, assert_committed_results_have_the_shape_of
 from tests.bench_scripts import run_script as run
 
 
@@ -34,6 +34,7 @@ def test_matching_benchmark_writes_its_result(tmp_path):
                                             "scarce", "agreement"}
     scarce = result["scarce_pool"]
     assert scarce["optimal"]["total_km"] <= scarce["dense_optimum_check"]["total_km"] + 0.1
+    assert_committed_results_have_the_shape_of(result, "volunteer_matching.py")
 
 
 def test_import_benchmark_writes_its_result(tmp_path):
@@ -43,6 +44,7 @@ def test_import_benchmark_writes_its_result(tmp_path):
     assert result["benchmark"] == "volunteer_import"
     assert result["database"]["dialect"] == "sqlite"
     assert result["import"]["rows_per_s"] > 0 and result["ratio_to_baseline"] > 0
+    assert_committed_results_have_the_shape_of(result, "volunteer_import.py")
 
 
 def test_benchmarks_run_in_a_clone_without_shared_data(tmp_path):
