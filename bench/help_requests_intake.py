@@ -11,6 +11,13 @@ settings. Targets (DESIGN.md, 2 cores): >= 500 requests/s on SQLite and
     python bench/help_requests_intake.py                    # a temporary SQLite file
     python bench/help_requests_intake.py --database-url postgresql://postgres:postgres@127.0.0.1:5432/hubcore_bench_intake --reset
 
+By default gunicorn runs with the deployed settings, ``--config
+deploy/gunicorn.conf.py`` (cores + 1 sync workers, the access log on), bound
+to a loopback port instead of the socket; its log goes to a file, as it goes
+to the journal in production. ``--config none`` runs gunicorn's own defaults
+with ``--workers`` (one per core), no access log. ``--workers``,
+``--worker-class`` and ``--threads`` given explicitly override either.
+
 Only the hub_requests plugin is loaded. Traffic goes to 127.0.0.1 only, for
 ``--seconds`` per app and at most ``--max-requests``; the servers are stopped
 afterwards.
@@ -50,6 +57,7 @@ TARGET_P99_MS = 100.0
 TARGET_RATIO = 0.5
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
+DEPLOYED_CONFIG = ROOT / "deploy" / "gunicorn.conf.py"
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 AUDIT_KEY = "bench-audit-key-not-a-real-one-0123456789"  # production needs one
 HUB_TABLES = ("hub_requests_status_changes", "hub_requests_calls", "hub_requests_notes",
@@ -63,15 +71,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients")
     parser.add_argument("--max-requests", type=int, default=50_000,
                         help="stop each app's load after this many requests")
-    # Intake is CPU-bound Python: one process per core. More only queue for the
-    # CPU or for the write lock (measured on 2 cores: 3 workers gave 7-10% less).
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="gunicorn worker processes (default: one per core)")
-    parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread)")
+    parser.add_argument("--config", default=str(DEPLOYED_CONFIG),
+                        help="gunicorn config file (default: the deployed one, "
+                             "deploy/gunicorn.conf.py); 'none' for gunicorn's defaults, "
+                             "one worker per core and no access log")
+    parser.add_argument("--workers", type=int,
+                        help="gunicorn worker processes (default: the config's; one per "
+                             "core with --config none)")
+    parser.add_argument("--threads", type=int, help="threads per worker (gthread)")
     # Sync, as deploy/gunicorn.conf.py: a gthread worker accepts every connection
     # it can, and one of two workers was measured taking all 16 keep-alive clients.
-    parser.add_argument("--worker-class", default="sync", choices=("sync", "gthread"),
-                        help="gunicorn worker class (default: sync, as deployed)")
+    parser.add_argument("--worker-class", choices=("sync", "gthread"),
+                        help="gunicorn worker class (default: the config's; sync with "
+                             "--config none)")
     parser.add_argument("--database-url", default="",
                         help="default: a temporary SQLite file, removed afterwards")
     parser.add_argument("--reset", action="store_true",
@@ -81,10 +93,45 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.concurrency < 1 or args.max_requests < 1:
         parser.error("--seconds, --concurrency and --max-requests must be positive")
-    if args.threads > 1 and args.worker_class == "sync":
+    if args.config.lower() == "none":
+        args.config = None
+    elif not Path(args.config).is_file():
+        parser.error(f"--config {args.config}: no such file")
+    try:
+        settings = effective_settings(args)
+    except Exception as error:  # a config file that does not load is the user's to fix
+        parser.error(f"--config {args.config}: {error}")
+    if settings["threads"] > 1 and settings["worker_class"] == "sync":
         # gunicorn would quietly run gthread workers, and the result would say sync.
         parser.error("--threads above 1 needs --worker-class gthread")
+    args.gunicorn = settings
     return args
+
+
+def effective_settings(args) -> dict:
+    """What gunicorn will run with: the config file's settings, then the options given."""
+    from gunicorn.config import Config
+
+    config = Config()
+    if args.config:
+        namespace: dict = {"__file__": args.config, "__name__": "__config__"}
+        exec(compile(Path(args.config).read_text(encoding="utf-8"), args.config, "exec"),
+             namespace)
+        for key, value in namespace.items():
+            if key in config.settings:
+                config.set(key, value)
+    else:
+        config.set("workers", os.cpu_count() or 1)
+    for key, value in (("workers", args.workers), ("threads", args.threads),
+                       ("worker_class", args.worker_class)):
+        if value is not None:
+            config.set(key, value)
+    return {"config": (str(Path(args.config).resolve().relative_to(ROOT))
+                       if args.config and Path(args.config).resolve().is_relative_to(ROOT)
+                       else args.config),
+            "workers": config.workers, "worker_class": config.settings["worker_class"].get(),
+            "threads": config.threads, "access_log": config.accesslog is not None,
+            "max_requests": config.max_requests}
 
 
 # -- The database ---------------------------------------------------------------------
@@ -123,12 +170,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gunicorn(target: str, port: int, args, env: dict) -> subprocess.Popen:
-    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-               "--workers", str(args.workers), "--worker-class", args.worker_class,
-               "--threads", str(args.threads), "--keep-alive", "5", "--log-level", "warning",
-               "--chdir", str(BENCH_DIR), target]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+def start_gunicorn(target: str, port: int, args, env: dict, log) -> subprocess.Popen:
+    """gunicorn on a loopback port; its stdout and stderr (the access log) go to ``log``."""
+    if args.config:
+        # The deployed settings; the command line overrides the config file's socket.
+        command = [sys.executable, "-m", "gunicorn", "--config", str(Path(args.config).resolve()),
+                   "--bind", f"127.0.0.1:{port}"]
+    else:
+        command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+                   "--keep-alive", "5", "--log-level", "warning"]
+    for option, value in (("--workers", args.gunicorn["workers"]),
+                          ("--worker-class", args.gunicorn["worker_class"]),
+                          ("--threads", args.gunicorn["threads"])):
+        command += [option, str(value)]
+    command += ["--chdir", str(BENCH_DIR), target]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True,
+                               stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -262,7 +319,13 @@ def warm_up(port: int, path: str, bodies: Bodies, count: int = 20) -> None:
     conn.close()
 
 
-def measure(args, url: str, dialect: str) -> dict:
+def access_log_lines(path: Path, request_path: str) -> int:
+    """How many requests to ``request_path`` the server's log shows (0 without a log)."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return sum(f" {request_path} " in line for line in handle)
+
+
+def measure(args, url: str, dialect: str, folder: Path) -> dict:
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("HUBCORE_")}
     base_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), str(BENCH_DIR),
                                                            base_env.get("PYTHONPATH")]))
@@ -280,24 +343,28 @@ def measure(args, url: str, dialect: str) -> dict:
             ("intake", "hubcore.app:create_app()", "/api/v1/help-requests", hub_env, True),
             ("bare_insert", "bare_insert_app:create_bare_app()", "/insert", bare_env, False)):
         port = free_port()
-        process = start_gunicorn(target, port, args, env)
-        try:
-            bodies = Bodies(f"{name}-{int(time.time())}")
-            warm_up(port, path, bodies)
-            results[name] = load(port, path, args, bodies, idempotent=idempotent)
-        finally:
-            stop(process)
+        log_path = folder / f"{name}-gunicorn.log"
+        with open(log_path, "wb") as log:
+            process = start_gunicorn(target, port, args, env, log)
+            try:
+                bodies = Bodies(f"{name}-{int(time.time())}")
+                warm_up(port, path, bodies)
+                results[name] = load(port, path, args, bodies, idempotent=idempotent)
+            finally:
+                stop(process)
+        results[name]["access_log_lines"] = access_log_lines(log_path, path)
         print(f"{name:12} {results[name]['created_per_s']:8.1f} created/s   "
               f"p50 {results[name]['p50_ms']:7.2f} ms   p99 {results[name]['p99_ms']:7.2f} ms"
-              f"   statuses {results[name]['statuses']}")
+              f"   statuses {results[name]['statuses']}   access log lines "
+              f"{results[name]['access_log_lines']}")
     intake, bare = results["intake"], results["bare_insert"]
     ratio = intake["created_per_s"] / bare["created_per_s"] if bare["created_per_s"] else 0.0
     target_rps = TARGET_RPS.get(dialect, TARGET_RPS["postgresql"])
     return {
         "database": {"dialect": dialect, "url": hide_password(url)},
         "parameters": {"seconds": args.seconds, "concurrency": args.concurrency,
-                       "max_requests": args.max_requests, "workers": args.workers,
-                       "worker_class": args.worker_class, "threads": args.threads},
+                       "max_requests": args.max_requests},
+        "gunicorn": args.gunicorn,
         "intake": intake, "bare_insert": bare, "ratio_to_baseline": round(ratio, 3),
         "targets": {"created_per_s": target_rps, "p99_ms": TARGET_P99_MS,
                     "ratio_to_baseline": TARGET_RATIO},
@@ -310,20 +377,18 @@ def measure(args, url: str, dialect: str) -> dict:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    folder = None
+    folder = Path(tempfile.mkdtemp(prefix="hubcore-bench-intake-"))  # the logs, SQLite's file
     if args.database_url:
         url = args.database_url
         if url.startswith(("postgres://", "postgresql")):
             ensure_postgres_database(url)
     else:
-        folder = tempfile.mkdtemp(prefix="hubcore-bench-intake-")
         url = f"sqlite:///{folder}/intake.sqlite3"
     try:
         dialect = prepare_database(url, args.reset)
-        result = measure(args, url, dialect)
+        result = measure(args, url, dialect, folder)
     finally:
-        if folder:
-            shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
     path = write_result(NAME, result, args.output)
     met = result["meets_targets"]
     print(f"ratio to the bare insert: {result['ratio_to_baseline']}; targets: "
