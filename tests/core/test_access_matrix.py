@@ -93,37 +93,39 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/account"): Row(SIGNED_IN),
     ("GET", "/account/password"): Row(SIGNED_IN),
     ("POST", "/account/password"): Row(SIGNED_IN),
-    ("POST", "/account/tokens/<int:token_id>/revoke"): Row(ADMIN, OWN),
+    ("POST", "/account/tokens/<id:token_id>/revoke"): Row(ADMIN, OWN),
     ("GET", "/audit"): Row("audit.read", LISTED),
     ("GET", "/audit/verify"): Row("audit.verify"),
     ("GET", "/jobs"): Row("jobs.read"),
     ("POST", "/jobs/<job_id>/requeue"): Row("jobs.manage"),
-    ("POST", "/jobs/outbox/<int:message_id>/resend"): Row("jobs.manage"),
+    ("POST", "/jobs/outbox/<id:message_id>/resend"): Row("jobs.manage"),
     # Identity API
     ("POST", "/api/v1/tokens"): Row(PUBLIC),
     ("GET", "/api/v1/tokens"): Row(SIGNED_IN),
     ("DELETE", "/api/v1/tokens/current"): Row(SIGNED_IN),
-    ("DELETE", "/api/v1/tokens/<int:token_id>"): Row(ADMIN, OWN),
+    ("DELETE", "/api/v1/tokens/<id:token_id>"): Row(ADMIN, OWN),
     ("GET", "/api/v1/me"): Row(SIGNED_IN),
     ("GET", "/api/v1/openapi.json"): Row(PUBLIC),
     ("POST", "/api/v1/accounts"): Row("accounts.manage"),
-    ("GET", "/api/v1/accounts/<int:account_id>"): Row("accounts.manage", OWN, elsewhere=403),
-    ("POST", "/api/v1/accounts/<int:account_id>/invite"): Row("accounts.manage"),
+    ("GET", "/api/v1/accounts/<id:account_id>"): Row("accounts.manage", OWN, elsewhere=403),
+    ("POST", "/api/v1/accounts/<id:account_id>/invite"): Row("accounts.manage"),
+    ("POST", "/api/v1/accounts/<id:account_id>/disable"): Row("accounts.manage"),
+    ("POST", "/api/v1/accounts/<id:account_id>/enable"): Row("accounts.manage"),
     ("GET", "/api/v1/organisations"): Row(SIGNED_IN),
     ("POST", "/api/v1/organisations"): Row("organisations.manage"),
-    ("GET", "/api/v1/organisations/<int:organisation_id>"): Row(SIGNED_IN),
-    ("PATCH", "/api/v1/organisations/<int:organisation_id>"): Row("organisations.manage"),
-    ("POST", "/api/v1/organisations/<int:organisation_id>/members"): Row("accounts.manage"),
+    ("GET", "/api/v1/organisations/<id:organisation_id>"): Row(SIGNED_IN),
+    ("PATCH", "/api/v1/organisations/<id:organisation_id>"): Row("organisations.manage"),
+    ("POST", "/api/v1/organisations/<id:organisation_id>/members"): Row("accounts.manage"),
     ("POST", "/api/v1/people"): Row("people.write", BODY),
     ("GET", "/api/v1/people"): Row("people.read", LISTED),
-    ("GET", "/api/v1/people/<int:person_id>"): Row("people.read", RECORD),
-    ("PATCH", "/api/v1/people/<int:person_id>"): Row("people.write", RECORD),
-    ("DELETE", "/api/v1/people/<int:person_id>"): Row("people.erase", RECORD),
-    ("POST", "/api/v1/people/<int:person_id>/merge"): Row("people.write", RECORD),
-    ("POST", "/api/v1/people/<int:person_id>/consents"): Row("people.write", RECORD),
-    ("POST", "/api/v1/people/<int:person_id>/consents/<int:consent_id>/withdraw"):
+    ("GET", "/api/v1/people/<id:person_id>"): Row("people.read", RECORD),
+    ("PATCH", "/api/v1/people/<id:person_id>"): Row("people.write", RECORD),
+    ("DELETE", "/api/v1/people/<id:person_id>"): Row("people.erase", RECORD),
+    ("POST", "/api/v1/people/<id:person_id>/merge"): Row("people.write", RECORD),
+    ("POST", "/api/v1/people/<id:person_id>/consents"): Row("people.write", RECORD),
+    ("POST", "/api/v1/people/<id:person_id>/consents/<id:consent_id>/withdraw"):
         Row("people.write", RECORD),
-    ("GET", "/api/v1/people/<int:person_id>/export"): Row("people.export", RECORD),
+    ("GET", "/api/v1/people/<id:person_id>/export"): Row("people.export", RECORD),
     # Districts (reference data)
     ("GET", "/api/v1/districts"): Row(PUBLIC),
     ("GET", "/api/v1/districts/<code>"): Row(PUBLIC),
@@ -131,36 +133,37 @@ ROUTES: dict[tuple[str, str], Row] = {
     # Audit and jobs API
     ("GET", "/api/v1/audit"): Row("audit.read", LISTED),
     ("GET", "/api/v1/audit/verify"): Row("audit.verify"),
+    ("GET", "/api/v1/audit/head"): Row("audit.verify"),
     ("GET", "/api/v1/jobs/failed"): Row("jobs.read"),
     ("POST", "/api/v1/jobs/failed/<job_id>/requeue"): Row("jobs.manage"),
     ("GET", "/api/v1/jobs/outbox/failed"): Row("jobs.read"),
-    ("POST", "/api/v1/jobs/outbox/<int:message_id>/resend"): Row("jobs.manage"),
+    ("POST", "/api/v1/jobs/outbox/<id:message_id>/resend"): Row("jobs.manage"),
     # Help requests API
     ("POST", "/api/v1/help-requests"): Row(PUBLIC),
     ("GET", "/api/v1/help-requests"): Row("help_requests.read", LISTED_VISIBLE),
-    ("GET", "/api/v1/help-requests/<int:request_id>"): Row("help_requests.read", VISIBLE),
-    ("PATCH", "/api/v1/help-requests/<int:request_id>"): Row("help_requests.write", VISIBLE),
-    ("GET", "/api/v1/help-requests/<int:request_id>/calls"): Row("help_requests.read", VISIBLE),
-    ("POST", "/api/v1/help-requests/<int:request_id>/calls"):
+    ("GET", "/api/v1/help-requests/<id:request_id>"): Row("help_requests.read", VISIBLE),
+    ("PATCH", "/api/v1/help-requests/<id:request_id>"): Row("help_requests.write", VISIBLE),
+    ("GET", "/api/v1/help-requests/<id:request_id>/calls"): Row("help_requests.read", VISIBLE),
+    ("POST", "/api/v1/help-requests/<id:request_id>/calls"):
         Row("help_requests.write", VISIBLE),
-    ("GET", "/api/v1/help-requests/<int:request_id>/candidates"):
+    ("GET", "/api/v1/help-requests/<id:request_id>/candidates"):
         Row("help_requests.read", VISIBLE),
-    ("POST", "/api/v1/help-requests/<int:request_id>/duplicate/confirm"):
+    ("POST", "/api/v1/help-requests/<id:request_id>/duplicate/confirm"):
         Row("help_requests.write", VISIBLE),
-    ("POST", "/api/v1/help-requests/<int:request_id>/duplicate/dismiss"):
+    ("POST", "/api/v1/help-requests/<id:request_id>/duplicate/dismiss"):
         Row("help_requests.write", VISIBLE),
-    ("POST", "/api/v1/help-requests/<int:request_id>/given-details"):
+    ("POST", "/api/v1/help-requests/<id:request_id>/given-details"):
         Row("help_requests.write", VISIBLE),
-    ("GET", "/api/v1/help-requests/<int:request_id>/history"):
+    ("GET", "/api/v1/help-requests/<id:request_id>/history"):
         Row("help_requests.read", VISIBLE),
-    ("GET", "/api/v1/help-requests/<int:request_id>/notes"): Row("help_requests.read", VISIBLE),
-    ("POST", "/api/v1/help-requests/<int:request_id>/notes"):
+    ("GET", "/api/v1/help-requests/<id:request_id>/notes"): Row("help_requests.read", VISIBLE),
+    ("POST", "/api/v1/help-requests/<id:request_id>/notes"):
         Row("help_requests.write", VISIBLE),
-    ("POST", "/api/v1/help-requests/<int:request_id>/outcome"):
+    ("POST", "/api/v1/help-requests/<id:request_id>/outcome"):
         Row("help_requests.write", VISIBLE),
-    ("GET", "/api/v1/help-requests/<int:request_id>/services"):
+    ("GET", "/api/v1/help-requests/<id:request_id>/services"):
         Row("help_requests.read", VISIBLE),
-    ("POST", "/api/v1/help-requests/<int:request_id>/transitions"):
+    ("POST", "/api/v1/help-requests/<id:request_id>/transitions"):
         Row("help_requests.write", VISIBLE),
     # Help requests pages
     ("GET", "/help"): Row(PUBLIC),
@@ -170,48 +173,48 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/hub-requests"): Row("help_requests.read", LISTED_VISIBLE),
     ("GET", "/hub-requests/phone"): Row("help_requests.write"),
     ("POST", "/hub-requests/phone"): Row("help_requests.write", BODY),
-    ("GET", "/hub-requests/<int:request_id>"): Row("help_requests.read", VISIBLE),
-    ("POST", "/hub-requests/<int:request_id>/calls"): Row("help_requests.write", VISIBLE),
-    ("POST", "/hub-requests/<int:request_id>/duplicate/<any(confirm, dismiss):decision>"):
+    ("GET", "/hub-requests/<id:request_id>"): Row("help_requests.read", VISIBLE),
+    ("POST", "/hub-requests/<id:request_id>/calls"): Row("help_requests.write", VISIBLE),
+    ("POST", "/hub-requests/<id:request_id>/duplicate/<any(confirm, dismiss):decision>"):
         Row("help_requests.write", VISIBLE),
-    ("POST", "/hub-requests/<int:request_id>/edit"): Row("help_requests.write", VISIBLE),
-    ("POST", "/hub-requests/<int:request_id>/escalation"): Row("help_requests.write", VISIBLE),
-    ("POST", "/hub-requests/<int:request_id>/given-details"):
+    ("POST", "/hub-requests/<id:request_id>/edit"): Row("help_requests.write", VISIBLE),
+    ("POST", "/hub-requests/<id:request_id>/escalation"): Row("help_requests.write", VISIBLE),
+    ("POST", "/hub-requests/<id:request_id>/given-details"):
         Row("help_requests.write", VISIBLE),
-    ("POST", "/hub-requests/<int:request_id>/notes"): Row("help_requests.write", VISIBLE),
-    ("POST", "/hub-requests/<int:request_id>/outcome"): Row("help_requests.write", VISIBLE),
-    ("POST", "/hub-requests/<int:request_id>/overflow"): Row("help_requests.write", OWNING),
-    ("POST", "/hub-requests/<int:request_id>/priority"): Row("help_requests.write", VISIBLE),
-    ("POST", "/hub-requests/<int:request_id>/transition"): Row("help_requests.write", VISIBLE),
+    ("POST", "/hub-requests/<id:request_id>/notes"): Row("help_requests.write", VISIBLE),
+    ("POST", "/hub-requests/<id:request_id>/outcome"): Row("help_requests.write", VISIBLE),
+    ("POST", "/hub-requests/<id:request_id>/overflow"): Row("help_requests.write", OWNING),
+    ("POST", "/hub-requests/<id:request_id>/priority"): Row("help_requests.write", VISIBLE),
+    ("POST", "/hub-requests/<id:request_id>/transition"): Row("help_requests.write", VISIBLE),
     # Volunteering API
     ("POST", "/api/v1/volunteers"): Row(PUBLIC),
     ("GET", "/api/v1/volunteers"): Row("volunteering.volunteers.read", LISTED),
     ("GET", "/api/v1/volunteers/dbs-reviews"): Row("volunteering.dbs.verify", LISTED),
-    ("GET", "/api/v1/volunteers/<int:volunteer_id>"):
+    ("GET", "/api/v1/volunteers/<id:volunteer_id>"):
         Row("volunteering.volunteers.read", RECORD),
-    ("PATCH", "/api/v1/volunteers/<int:volunteer_id>"):
+    ("PATCH", "/api/v1/volunteers/<id:volunteer_id>"):
         Row("volunteering.volunteers.manage", RECORD),
-    ("POST", "/api/v1/volunteers/<int:volunteer_id>/activate"):
+    ("POST", "/api/v1/volunteers/<id:volunteer_id>/activate"):
         Row("volunteering.volunteers.manage", RECORD),
-    ("POST", "/api/v1/volunteers/<int:volunteer_id>/pause"):
+    ("POST", "/api/v1/volunteers/<id:volunteer_id>/pause"):
         Row("volunteering.volunteers.manage", RECORD),
-    ("POST", "/api/v1/volunteers/<int:volunteer_id>/leave"):
+    ("POST", "/api/v1/volunteers/<id:volunteer_id>/leave"):
         Row("volunteering.volunteers.manage", RECORD),
-    ("POST", "/api/v1/volunteers/<int:volunteer_id>/dbs"): Row("volunteering.dbs.verify", RECORD),
+    ("POST", "/api/v1/volunteers/<id:volunteer_id>/dbs"): Row("volunteering.dbs.verify", RECORD),
     ("POST", "/api/v1/volunteering/offers"):
         Row("volunteering.offers.manage", RECORD, elsewhere=422),
     ("GET", "/api/v1/volunteering/offers"): Row("volunteering.offers.manage", LISTED),
-    ("GET", "/api/v1/volunteering/offers/<int:offer_id>"):
+    ("GET", "/api/v1/volunteering/offers/<id:offer_id>"):
         Row("volunteering.offers.manage", SELF),
-    ("POST", "/api/v1/volunteering/offers/<int:offer_id>/accept"): Row(NOBODY, SELF),
-    ("POST", "/api/v1/volunteering/offers/<int:offer_id>/decline"): Row(NOBODY, SELF),
-    ("POST", "/api/v1/volunteering/offers/<int:offer_id>/withdraw"):
+    ("POST", "/api/v1/volunteering/offers/<id:offer_id>/accept"): Row(NOBODY, SELF),
+    ("POST", "/api/v1/volunteering/offers/<id:offer_id>/decline"): Row(NOBODY, SELF),
+    ("POST", "/api/v1/volunteering/offers/<id:offer_id>/withdraw"):
         Row("volunteering.offers.manage", RECORD),
     ("POST", "/api/v1/volunteering/batch-proposals"): Row("volunteering.offers.manage", BODY),
     ("GET", "/api/v1/volunteering/my/offers"): Row(SIGNED_IN),
     ("GET", "/api/v1/volunteering/my/assignments"): Row(SIGNED_IN),
-    ("POST", "/api/v1/volunteering/assignments/<int:assignment_id>/complete"): Row(NOBODY, SELF),
-    ("POST", "/api/v1/volunteering/assignments/<int:assignment_id>/release"):
+    ("POST", "/api/v1/volunteering/assignments/<id:assignment_id>/complete"): Row(NOBODY, SELF),
+    ("POST", "/api/v1/volunteering/assignments/<id:assignment_id>/release"):
         Row("volunteering.offers.manage", SELF),
     ("GET", "/api/v1/volunteering/hours"): Row("volunteering.hours.read", LISTED),
     # Volunteering pages
@@ -219,18 +222,18 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/volunteer"): Row(PUBLIC),
     ("GET", "/volunteer/thank-you"): Row(PUBLIC),
     ("GET", "/volunteering/volunteers"): Row("volunteering.volunteers.read", LISTED),
-    ("GET", "/volunteering/volunteers/<int:volunteer_id>"):
+    ("GET", "/volunteering/volunteers/<id:volunteer_id>"):
         Row("volunteering.volunteers.read", RECORD),
-    ("POST", "/volunteering/volunteers/<int:volunteer_id>/<any(activate, pause, leave):action>"):
+    ("POST", "/volunteering/volunteers/<id:volunteer_id>/<any(activate, pause, leave):action>"):
         Row("volunteering.volunteers.manage", RECORD),
-    ("POST", "/volunteering/volunteers/<int:volunteer_id>/dbs"):
+    ("POST", "/volunteering/volunteers/<id:volunteer_id>/dbs"):
         Row("volunteering.dbs.verify", RECORD),
     ("POST", "/volunteering/offers"): Row("volunteering.offers.manage", RECORD, elsewhere=302),
     ("GET", "/volunteering/hours"): Row("volunteering.hours.read", LISTED),
     ("GET", "/volunteering/my-tasks"): Row(SIGNED_IN),
-    ("POST", "/volunteering/my-tasks/<int:assignment_id>/complete"): Row(NOBODY, SELF),
-    ("POST", "/volunteering/my-tasks/<int:assignment_id>/release"): Row(NOBODY, SELF),
-    ("POST", "/volunteering/my-tasks/offers/<int:offer_id>/<any(accept, decline):answer>"):
+    ("POST", "/volunteering/my-tasks/<id:assignment_id>/complete"): Row(NOBODY, SELF),
+    ("POST", "/volunteering/my-tasks/<id:assignment_id>/release"): Row(NOBODY, SELF),
+    ("POST", "/volunteering/my-tasks/offers/<id:offer_id>/<any(accept, decline):answer>"):
         Row(NOBODY, SELF),
 }
 
@@ -706,13 +709,13 @@ def _whose_token(w, actor, place) -> ApiToken:
     return _token_of(actor.account_id if place == "own" else w.other_account_id)
 
 
-@case("POST", "/account/tokens/<int:token_id>/revoke")
+@case("POST", "/account/tokens/<id:token_id>/revoke")
 def _revoke_token_page(w, actor, place):
     token = _whose_token(w, actor, place)
     return Call("POST", f"/account/tokens/{token.id}/revoke", effect=_revoked(token.id))
 
 
-@case("DELETE", "/api/v1/tokens/<int:token_id>")
+@case("DELETE", "/api/v1/tokens/<id:token_id>")
 def _revoke_token(w, actor, place):
     token = _whose_token(w, actor, place)
     return Call("DELETE", f"/api/v1/tokens/{token.id}", ok=204, effect=_revoked(token.id))
@@ -747,13 +750,13 @@ def _create_account(w, actor, place):
                 effect=lambda: accounts.find_account_by_email(email) is not None)
 
 
-@case("GET", "/api/v1/accounts/<int:account_id>")
+@case("GET", "/api/v1/accounts/<id:account_id>")
 def _get_account(w, actor, place):
     account_id = actor.account_id if place == "own" else w.other_account_id
     return Call("GET", f"/api/v1/accounts/{account_id}", shows=is_record(account_id))
 
 
-@case("POST", "/api/v1/accounts/<int:account_id>/invite")
+@case("POST", "/api/v1/accounts/<id:account_id>/invite")
 def _invite(w, actor, place):
     email = f"{unique('invitee')}@example.org"
     account = accounts.create_account(email=email, name="Invitee")
@@ -766,13 +769,39 @@ def _invite(w, actor, place):
     return Call("POST", f"/api/v1/accounts/{account.id}/invite", ok=202, effect=invited)
 
 
+def _switched(active: bool):
+    def make(w, actor, place):
+        account = accounts.create_account(email=f"{unique('switch')}@example.org",
+                                          name="Switched", password=None)
+        account.active = not active
+        _db.session.commit()
+        account_id = account.id
+
+        def switched():
+            _db.session.expire_all()
+            return _db.session.get(Account, account_id).active is active
+        return Call("POST", f"/api/v1/accounts/{account_id}/{'enable' if active else 'disable'}",
+                    effect=switched)
+    return make
+
+
+case("POST", "/api/v1/accounts/<id:account_id>/disable")(_switched(False))
+case("POST", "/api/v1/accounts/<id:account_id>/enable")(_switched(True))
+
+
+@case("GET", "/api/v1/audit/head")
+def _audit_head_api(w, actor, place):
+    return Call("GET", "/api/v1/audit/head",
+                shows=lambda r: "seq" in (r.get_json(silent=True) or {}))
+
+
 @case("GET", "/api/v1/organisations")
 def _list_organisations(w, actor, place):
     return Call("GET", "/api/v1/organisations?per_page=200",
                 shows=lists(w.organisation_id))
 
 
-@case("GET", "/api/v1/organisations/<int:organisation_id>")
+@case("GET", "/api/v1/organisations/<id:organisation_id>")
 def _get_organisation(w, actor, place):
     return Call("GET", f"/api/v1/organisations/{w.organisation_id}",
                 shows=is_record(w.organisation_id))
@@ -789,7 +818,7 @@ def _create_organisation(w, actor, place):
                 json={"name": name, "kind": "vcse", "districts": [BOLTON]})
 
 
-@case("PATCH", "/api/v1/organisations/<int:organisation_id>")
+@case("PATCH", "/api/v1/organisations/<id:organisation_id>")
 def _update_organisation(w, actor, place):
     organisation = accounts.create_organisation(name=unique("Matrix org "), kind="vcse",
                                                 districts=[BOLTON])
@@ -801,7 +830,7 @@ def _update_organisation(w, actor, place):
                 effect=lambda: fresh(Organisation, organisation.id).name == name)
 
 
-@case("POST", "/api/v1/organisations/<int:organisation_id>/members")
+@case("POST", "/api/v1/organisations/<id:organisation_id>/members")
 def _add_member(w, actor, place):
     account = accounts.create_account(email=f"{unique('member')}@example.org", name="Member")
     _db.session.commit()
@@ -840,18 +869,18 @@ def _list_people(w, actor, place):
                 shows=lists(w.people[place]))
 
 
-@case("GET", "/api/v1/people/<int:person_id>")
+@case("GET", "/api/v1/people/<id:person_id>")
 def _get_person(w, actor, place):
     return Call("GET", f"/api/v1/people/{w.people[place]}", shows=is_record(w.people[place]))
 
 
-@case("GET", "/api/v1/people/<int:person_id>/export")
+@case("GET", "/api/v1/people/<id:person_id>/export")
 def _export_person(w, actor, place):
     return Call("GET", f"/api/v1/people/{w.people[place]}/export",
                 shows=text_has(w.names[place]["person"]))
 
 
-@case("PATCH", "/api/v1/people/<int:person_id>")
+@case("PATCH", "/api/v1/people/<id:person_id>")
 def _update_person(w, actor, place):
     person = w.new_person(PLACES[place][0])
     return Call("PATCH", f"/api/v1/people/{person.id}", json={"address": "9 Changed Road"},
@@ -859,14 +888,14 @@ def _update_person(w, actor, place):
                 effect=lambda: fresh(Person, person.id).address == "9 Changed Road")
 
 
-@case("DELETE", "/api/v1/people/<int:person_id>")
+@case("DELETE", "/api/v1/people/<id:person_id>")
 def _erase_person(w, actor, place):
     person = w.new_person(PLACES[place][0])
     return Call("DELETE", f"/api/v1/people/{person.id}",
                 effect=lambda: fresh(Person, person.id).erased_at is not None)
 
 
-@case("POST", "/api/v1/people/<int:person_id>/merge")
+@case("POST", "/api/v1/people/<id:person_id>/merge")
 def _merge_people(w, actor, place):
     survivor = w.new_person(PLACES[place][0])
     duplicate = w.new_person(PLACES[place][0])
@@ -881,7 +910,7 @@ def _consents(person_id: int) -> list[Consent]:
         Consent.person_id == person_id)).scalars().all()
 
 
-@case("POST", "/api/v1/people/<int:person_id>/consents")
+@case("POST", "/api/v1/people/<id:person_id>/consents")
 def _record_consent(w, actor, place):
     person = w.new_person(PLACES[place][0])
     return Call("POST", f"/api/v1/people/{person.id}/consents", ok=201,
@@ -889,7 +918,7 @@ def _record_consent(w, actor, place):
                 effect=lambda: len(_consents(person.id)) == 1)
 
 
-@case("POST", "/api/v1/people/<int:person_id>/consents/<int:consent_id>/withdraw")
+@case("POST", "/api/v1/people/<id:person_id>/consents/<id:consent_id>/withdraw")
 def _withdraw_consent(w, actor, place):
     person = w.new_person(PLACES[place][0])
     consent = people.record_consent(person, purpose="contact", scope="the hub",
@@ -985,7 +1014,7 @@ def _outbox_failed(w, actor, place):
     return Call("GET", "/api/v1/jobs/outbox/failed", shows=lists(message_id, items=None))
 
 
-@case("POST", "/api/v1/jobs/outbox/<int:message_id>/resend")
+@case("POST", "/api/v1/jobs/outbox/<id:message_id>/resend")
 def _resend_api(w, actor, place):
     message_id = _failed_message()
     return Call("POST", f"/api/v1/jobs/outbox/{message_id}/resend", effect=_resent(message_id))
@@ -1003,7 +1032,7 @@ def _requeue_page(w, actor, place):
     return Call("POST", f"/jobs/{job_id}/requeue", effect=_requeued(job_id))
 
 
-@case("POST", "/jobs/outbox/<int:message_id>/resend")
+@case("POST", "/jobs/outbox/<id:message_id>/resend")
 def _resend_page(w, actor, place):
     message_id = _failed_message()
     return Call("POST", f"/jobs/outbox/{message_id}/resend", effect=_resent(message_id))
@@ -1046,16 +1075,16 @@ for _tail in ("", "/calls", "/history", "/notes", "/candidates", "/services"):
         shows = (is_record(request.id) if not _tail
                  else lambda r: r.status_code == 200 and r.mimetype == "application/json")
         return Call("GET", f"/api/v1/help-requests/{request.id}{_tail}", shows=shows)
-    case("GET", f"/api/v1/help-requests/<int:request_id>{_tail}")(_read_request)
+    case("GET", f"/api/v1/help-requests/<id:request_id>{_tail}")(_read_request)
 
 
-@case("GET", "/hub-requests/<int:request_id>")
+@case("GET", "/hub-requests/<id:request_id>")
 def _request_page(w, actor, place):
     request = _shared_request(w, place)
     return Call("GET", f"/hub-requests/{request.id}", shows=text_has(request.reference))
 
 
-@case("PATCH", "/api/v1/help-requests/<int:request_id>")
+@case("PATCH", "/api/v1/help-requests/<id:request_id>")
 def _patch_request(w, actor, place):
     request = w.new_request(place)
     return Call("PATCH", f"/api/v1/help-requests/{request.id}",
@@ -1063,7 +1092,7 @@ def _patch_request(w, actor, place):
                 effect=lambda: _help_request(request.id).description == "Changed by the matrix.")
 
 
-@case("POST", "/api/v1/help-requests/<int:request_id>/transitions")
+@case("POST", "/api/v1/help-requests/<id:request_id>/transitions")
 def _transition_api(w, actor, place):
     request = w.new_request(place)
     return Call("POST", f"/api/v1/help-requests/{request.id}/transitions",
@@ -1071,7 +1100,7 @@ def _transition_api(w, actor, place):
                 effect=lambda: _help_request(request.id).status == "triaged")
 
 
-@case("POST", "/api/v1/help-requests/<int:request_id>/notes")
+@case("POST", "/api/v1/help-requests/<id:request_id>/notes")
 def _note_api(w, actor, place):
     request = w.new_request(place)
     return Call("POST", f"/api/v1/help-requests/{request.id}/notes", ok=201,
@@ -1079,7 +1108,7 @@ def _note_api(w, actor, place):
                 effect=lambda: len(_help_request(request.id).notes) == 1)
 
 
-@case("POST", "/api/v1/help-requests/<int:request_id>/calls")
+@case("POST", "/api/v1/help-requests/<id:request_id>/calls")
 def _call_api(w, actor, place):
     request = w.new_request(place)
     return Call("POST", f"/api/v1/help-requests/{request.id}/calls", ok=201,
@@ -1087,7 +1116,7 @@ def _call_api(w, actor, place):
                 effect=lambda: len(_help_request(request.id).calls) == 1)
 
 
-@case("POST", "/api/v1/help-requests/<int:request_id>/duplicate/confirm")
+@case("POST", "/api/v1/help-requests/<id:request_id>/duplicate/confirm")
 def _confirm_api(w, actor, place):
     request = w.new_duplicate(place)
     return Call("POST", f"/api/v1/help-requests/{request.id}/duplicate/confirm",
@@ -1095,7 +1124,7 @@ def _confirm_api(w, actor, place):
                 effect=lambda: _help_request(request.id).duplicate_state == "confirmed")
 
 
-@case("POST", "/api/v1/help-requests/<int:request_id>/duplicate/dismiss")
+@case("POST", "/api/v1/help-requests/<id:request_id>/duplicate/dismiss")
 def _dismiss_api(w, actor, place):
     request = w.new_duplicate(place)
     return Call("POST", f"/api/v1/help-requests/{request.id}/duplicate/dismiss",
@@ -1103,7 +1132,7 @@ def _dismiss_api(w, actor, place):
                 effect=lambda: _help_request(request.id).duplicate_state == "dismissed")
 
 
-@case("POST", "/api/v1/help-requests/<int:request_id>/given-details")
+@case("POST", "/api/v1/help-requests/<id:request_id>/given-details")
 def _given_details_api(w, actor, place):
     request = w.new_given_details(place)
     return Call("POST", f"/api/v1/help-requests/{request.id}/given-details",
@@ -1111,7 +1140,7 @@ def _given_details_api(w, actor, place):
                 effect=lambda: not _help_request(request.id).given_details)
 
 
-@case("POST", "/api/v1/help-requests/<int:request_id>/outcome")
+@case("POST", "/api/v1/help-requests/<id:request_id>/outcome")
 def _outcome_api(w, actor, place):
     request = w.new_finished_request(place)
     return Call("POST", f"/api/v1/help-requests/{request.id}/outcome",
@@ -1123,7 +1152,7 @@ def _page_action(path: str, request, form: dict, effect) -> Call:
     return Call("POST", f"/hub-requests/{request.id}/{path}", form=form, ok=303, effect=effect)
 
 
-@case("POST", "/hub-requests/<int:request_id>/transition")
+@case("POST", "/hub-requests/<id:request_id>/transition")
 def _transition_page(w, actor, place):
     request = w.new_request(place)
     return _page_action("transition", request,
@@ -1131,7 +1160,7 @@ def _transition_page(w, actor, place):
                         lambda: _help_request(request.id).status == "triaged")
 
 
-@case("POST", "/hub-requests/<int:request_id>/priority")
+@case("POST", "/hub-requests/<id:request_id>/priority")
 def _priority_page(w, actor, place):
     request = w.new_request(place)
     to = "P1" if request.priority != "P1" else "P4"
@@ -1141,7 +1170,7 @@ def _priority_page(w, actor, place):
                         lambda: _help_request(request.id).priority == to)
 
 
-@case("POST", "/hub-requests/<int:request_id>/escalation")
+@case("POST", "/hub-requests/<id:request_id>/escalation")
 def _escalation_page(w, actor, place):
     request = w.new_request(place)
     return _page_action("escalation", request,
@@ -1151,21 +1180,21 @@ def _escalation_page(w, actor, place):
                         lambda: _help_request(request.id).escalated)
 
 
-@case("POST", "/hub-requests/<int:request_id>/notes")
+@case("POST", "/hub-requests/<id:request_id>/notes")
 def _note_page(w, actor, place):
     request = w.new_request(place)
     return _page_action("notes", request, {"note-body": "A note from the matrix."},
                         lambda: len(_help_request(request.id).notes) == 1)
 
 
-@case("POST", "/hub-requests/<int:request_id>/calls")
+@case("POST", "/hub-requests/<id:request_id>/calls")
 def _call_page(w, actor, place):
     request = w.new_request(place)
     return _page_action("calls", request, {"call-outcome": "reached"},
                         lambda: len(_help_request(request.id).calls) == 1)
 
 
-@case("POST", "/hub-requests/<int:request_id>/edit")
+@case("POST", "/hub-requests/<id:request_id>/edit")
 def _edit_page(w, actor, place):
     request = w.new_request(place)
     form = {"edit-needs": list(request.needs), "edit-circumstances": list(request.circumstances),
@@ -1179,7 +1208,7 @@ def _edit_page(w, actor, place):
 SHARE_WITH = {"own": WIGAN, "second": MANCHESTER, "other": BURY, "overflow": "E08000006"}
 
 
-@case("POST", "/hub-requests/<int:request_id>/overflow")
+@case("POST", "/hub-requests/<id:request_id>/overflow")
 def _overflow_page(w, actor, place):
     request = w.new_request(place)
     to = SHARE_WITH[place]
@@ -1188,7 +1217,7 @@ def _overflow_page(w, actor, place):
                         lambda: _help_request(request.id).overflow_district_code == to)
 
 
-@case("POST", "/hub-requests/<int:request_id>/duplicate/<any(confirm, dismiss):decision>")
+@case("POST", "/hub-requests/<id:request_id>/duplicate/<any(confirm, dismiss):decision>")
 def _duplicate_page(w, actor, place):
     request = w.new_duplicate(place)
     return _page_action("duplicate/dismiss", request,
@@ -1196,7 +1225,7 @@ def _duplicate_page(w, actor, place):
                         lambda: _help_request(request.id).duplicate_state == "dismissed")
 
 
-@case("POST", "/hub-requests/<int:request_id>/outcome")
+@case("POST", "/hub-requests/<id:request_id>/outcome")
 def _outcome_page(w, actor, place):
     request = w.new_finished_request(place)
     return _page_action("outcome", request,
@@ -1204,7 +1233,7 @@ def _outcome_page(w, actor, place):
                         lambda: _help_request(request.id).outcome == "met")
 
 
-@case("POST", "/hub-requests/<int:request_id>/given-details")
+@case("POST", "/hub-requests/<id:request_id>/given-details")
 def _given_details_page(w, actor, place):
     request = w.new_given_details(place)
     return _page_action("given-details", request,
@@ -1287,19 +1316,19 @@ def _volunteers_page(w, actor, place):
     return Call("GET", "/volunteering/volunteers", shows=text_has(w.names[place]["volunteer"]))
 
 
-@case("GET", "/api/v1/volunteers/<int:volunteer_id>")
+@case("GET", "/api/v1/volunteers/<id:volunteer_id>")
 def _get_volunteer(w, actor, place):
     return Call("GET", f"/api/v1/volunteers/{w.volunteers[place]}",
                 shows=is_record(w.volunteers[place]))
 
 
-@case("GET", "/volunteering/volunteers/<int:volunteer_id>")
+@case("GET", "/volunteering/volunteers/<id:volunteer_id>")
 def _volunteer_page(w, actor, place):
     return Call("GET", f"/volunteering/volunteers/{w.volunteers[place]}",
                 shows=text_has(w.names[place]["volunteer"]))
 
 
-@case("PATCH", "/api/v1/volunteers/<int:volunteer_id>")
+@case("PATCH", "/api/v1/volunteers/<id:volunteer_id>")
 def _patch_volunteer(w, actor, place):
     volunteer = w.new_volunteer(PLACES[place][0])
     return Call("PATCH", f"/api/v1/volunteers/{volunteer.id}", json={"given_name": "Renamed"},
@@ -1313,17 +1342,17 @@ for _action, _from, _to in (("activate", "applied", "active"), ("pause", "active
         volunteer = w.new_volunteer(PLACES[place][0], status=_from)
         return Call("POST", f"/api/v1/volunteers/{volunteer.id}/{_action}", json={},
                     effect=lambda: _volunteer(volunteer.id).status == _to)
-    case("POST", f"/api/v1/volunteers/<int:volunteer_id>/{_action}")(_status_api)
+    case("POST", f"/api/v1/volunteers/<id:volunteer_id>/{_action}")(_status_api)
 
 
-@case("POST", "/volunteering/volunteers/<int:volunteer_id>/<any(activate, pause, leave):action>")
+@case("POST", "/volunteering/volunteers/<id:volunteer_id>/<any(activate, pause, leave):action>")
 def _status_page(w, actor, place):
     volunteer = w.new_volunteer(PLACES[place][0])
     return Call("POST", f"/volunteering/volunteers/{volunteer.id}/pause", form={"reason": ""},
                 effect=lambda: _volunteer(volunteer.id).status == "paused")
 
 
-@case("POST", "/api/v1/volunteers/<int:volunteer_id>/dbs")
+@case("POST", "/api/v1/volunteers/<id:volunteer_id>/dbs")
 def _dbs_api(w, actor, place):
     volunteer = w.new_volunteer(PLACES[place][0])
     return Call("POST", f"/api/v1/volunteers/{volunteer.id}/dbs",
@@ -1333,7 +1362,7 @@ def _dbs_api(w, actor, place):
                 effect=lambda: _volunteer(volunteer.id).dbs_level == "enhanced")
 
 
-@case("POST", "/volunteering/volunteers/<int:volunteer_id>/dbs")
+@case("POST", "/volunteering/volunteers/<id:volunteer_id>/dbs")
 def _dbs_page(w, actor, place):
     volunteer = w.new_volunteer(PLACES[place][0])
     return Call("POST", f"/volunteering/volunteers/{volunteer.id}/dbs",
@@ -1383,41 +1412,41 @@ def _list_offers(w, actor, place):
                 shows=lists(w.offers[place], items=None))
 
 
-@case("GET", "/api/v1/volunteering/offers/<int:offer_id>")
+@case("GET", "/api/v1/volunteering/offers/<id:offer_id>")
 def _get_offer(w, actor, place):
     return Call("GET", f"/api/v1/volunteering/offers/{w.offers[place]}",
                 shows=is_record(w.offers[place]))
 
 
-@case("POST", "/api/v1/volunteering/offers/<int:offer_id>/withdraw")
+@case("POST", "/api/v1/volunteering/offers/<id:offer_id>/withdraw")
 def _withdraw_offer(w, actor, place):
     offer = w.new_offer(place)
     return Call("POST", f"/api/v1/volunteering/offers/{offer.id}/withdraw",
                 effect=lambda: _offer(offer.id).status == "withdrawn")
 
 
-@case("POST", "/api/v1/volunteering/offers/<int:offer_id>/accept")
+@case("POST", "/api/v1/volunteering/offers/<id:offer_id>/accept")
 def _accept_api(w, actor, place):
     offer = w.new_offer(place)
     return Call("POST", f"/api/v1/volunteering/offers/{offer.id}/accept", ok=201,
                 effect=lambda: _offer(offer.id).status == "accepted")
 
 
-@case("POST", "/api/v1/volunteering/offers/<int:offer_id>/decline")
+@case("POST", "/api/v1/volunteering/offers/<id:offer_id>/decline")
 def _decline_api(w, actor, place):
     offer = w.new_offer(place)
     return Call("POST", f"/api/v1/volunteering/offers/{offer.id}/decline",
                 effect=lambda: _offer(offer.id).status == "declined")
 
 
-@case("POST", "/volunteering/my-tasks/offers/<int:offer_id>/<any(accept, decline):answer>")
+@case("POST", "/volunteering/my-tasks/offers/<id:offer_id>/<any(accept, decline):answer>")
 def _answer_page(w, actor, place):
     offer = w.new_offer(place)
     return Call("POST", f"/volunteering/my-tasks/offers/{offer.id}/accept",
                 effect=lambda: _offer(offer.id).status == "accepted")
 
 
-@case("POST", "/api/v1/volunteering/assignments/<int:assignment_id>/complete")
+@case("POST", "/api/v1/volunteering/assignments/<id:assignment_id>/complete")
 def _complete_api(w, actor, place):
     assignment = w.new_assignment(place)
     return Call("POST", f"/api/v1/volunteering/assignments/{assignment.id}/complete",
@@ -1425,7 +1454,7 @@ def _complete_api(w, actor, place):
                 effect=lambda: _assignment(assignment.id).status == "completed")
 
 
-@case("POST", "/api/v1/volunteering/assignments/<int:assignment_id>/release")
+@case("POST", "/api/v1/volunteering/assignments/<id:assignment_id>/release")
 def _release_api(w, actor, place):
     assignment = w.new_assignment(place)
     return Call("POST", f"/api/v1/volunteering/assignments/{assignment.id}/release",
@@ -1433,7 +1462,7 @@ def _release_api(w, actor, place):
                 effect=lambda: _assignment(assignment.id).status == "released")
 
 
-@case("POST", "/volunteering/my-tasks/<int:assignment_id>/complete")
+@case("POST", "/volunteering/my-tasks/<id:assignment_id>/complete")
 def _complete_page(w, actor, place):
     assignment = w.new_assignment(place)
     return Call("POST", f"/volunteering/my-tasks/{assignment.id}/complete",
@@ -1441,7 +1470,7 @@ def _complete_page(w, actor, place):
                 effect=lambda: _assignment(assignment.id).status == "completed")
 
 
-@case("POST", "/volunteering/my-tasks/<int:assignment_id>/release")
+@case("POST", "/volunteering/my-tasks/<id:assignment_id>/release")
 def _release_page(w, actor, place):
     assignment = w.new_assignment(place)
     return Call("POST", f"/volunteering/my-tasks/{assignment.id}/release",
