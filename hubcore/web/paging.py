@@ -11,15 +11,10 @@ from __future__ import annotations
 from hubcore.api import PageArgs, load
 from hubcore.errors import InvalidInput
 
-MAX_PAGE = 1_000_000
-
 
 def page_args(args, per_page: int) -> dict:
     """``{"page": n, "per_page": per_page}`` from the query string; page 1 if it is not valid."""
-    try:
-        found = load(PageArgs(), {"page": args.get("page", "1"), "per_page": per_page})
+    try:  # PageArgs bounds the page too, so OFFSET never overflows
+        return load(PageArgs(), {"page": args.get("page", "1"), "per_page": per_page})
     except InvalidInput:
         return {"page": 1, "per_page": per_page}
-    if found["page"] > MAX_PAGE:  # past any list we hold; an OFFSET this big overflows
-        return {"page": 1, "per_page": per_page}
-    return found
